@@ -1,0 +1,54 @@
+"""genforge: train generative models on your own data, sample, evaluate, use.
+
+Python API (scikit-learn / SDV style)::
+
+    import genforge
+    data = genforge.load_images("digits")              # or an IDX folder, image folder, .npz
+    model = genforge.create("dcgan")
+    model.fit(data, minutes=1)
+    x = model.sample(64, seed=0)                       # (64, C, H, W) in [-1, 1]
+    model.save("runs/my-dcgan")
+    model = genforge.load("runs/my-dcgan")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__version__ = "0.1.0"
+
+
+def create(name: str, **params):
+    """Create an untrained model by registry name (see :func:`models`)."""
+    from genforge.registry import create as _create
+
+    return _create(name, **params)
+
+
+def models() -> list[tuple[str, str]]:
+    """``(name, description)`` of every available model."""
+    from genforge.registry import available
+
+    return available()
+
+
+def load(path: str | Path):
+    """Load a trained model from a run directory (or a folder written by ``model.save``)."""
+    from genforge.registry import get
+    from genforge.runs import RunDir
+
+    run = RunDir.open(path)
+    cfg = run.read_config()
+    cls = get(cfg["model"])
+    tensors, _ = run.load_weights()
+    return cls.from_weights(cfg.get("model_config") or {}, tensors)
+
+
+def load_images(path, **options):
+    """Read images into an :class:`~genforge.data.ImageDataset`; see :func:`genforge.data.load_images`."""
+    from genforge.data import load_images as _load
+
+    return _load(path, **options)
+
+
+__all__ = ["__version__", "create", "load", "load_images", "models"]

@@ -1,0 +1,28 @@
+"""User-facing errors.
+
+Every problem a user can fix (bad path, bad value, corrupt file) is raised as a
+:class:`GenforgeError` whose message is one line naming the problem and the fix.
+The CLI prints that line and exits non-zero; it never shows a traceback for them.
+"""
+
+from __future__ import annotations
+
+
+class GenforgeError(Exception):
+    """A problem the user can fix; ``str(err)`` is a one-line message with the fix."""
+
+
+class DataError(GenforgeError):
+    """The input data is missing, empty, corrupt or inconsistent."""
+
+
+class ConfigError(GenforgeError):
+    """A configuration value is invalid (unknown model, bad option, bad number)."""
+
+
+class RunDirError(GenforgeError):
+    """A path that should be a genforge run directory is not one, or is damaged."""
+
+
+class TrainingDiverged(GenforgeError):
+    """Training produced NaN/inf losses; the last good checkpoint was kept."""
