@@ -1,0 +1,152 @@
+"""The ``genforge`` command: thin typer commands that parse, call the Python API and print.
+
+Every user-fixable problem surfaces as a one-line ``error: ...`` with a non-zero exit
+code (2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from genforge.errors import GenforgeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Train generative models on your own data, sample from them, and see what you have.")
+out = Console()
+err = Console(stderr=True)
+
+
+def _print_summary(run, summary: dict, title: str) -> None:
+    losses = "  ".join(f"{k} {v:.4f}" for k, v in summary["losses"].items())
+    grid = run.samples_dir / "latest.png"
+    out.print(f"\n[bold green]{title}[/] {summary['step']} steps in {summary['elapsed']:.1f} s")
+    out.print(f"  run directory : {run.path}")
+    out.print(f"  sample grid   : {grid}")
+    out.print(f"  final losses  : {losses}")
+    out.print(f"  metrics       : {run.metrics_path}  (TensorBoard: tensorboard --logdir {run.tensorboard_dir})")
+    out.print("[bold]next[/]")
+    out.print(f"  genforge sample {run.path} -n 64 -o grid.png")
+    out.print(f"  genforge sample {run.path} -n 10000 -o samples.npz")
+    out.print(f"  genforge train --resume {run.path} --steps {summary['step'] * 2}   # train longer")
+    out.print("  genforge runs")
+
+
+@app.command()
+def quickstart(
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="run directory (default: runs/quickstart-<time>)"),
+    steps: int = typer.Option(3000, help="training steps (about a minute on 2 CPU cores)"),
+    seed: int = typer.Option(0, help="random seed"),
+):
+    """Train a class-conditional GAN on the bundled 8x8 digits (scikit-learn) and show where the results are."""
+    from genforge.workflows import train_run
+
+    out.print("[bold]genforge quickstart[/]: a conditional GAN on scikit-learn's 1,797 bundled 8x8 digits")
+    run, summary = train_run("cgan", "digits", out=out_dir, root="runs",
+                             train={"steps": steps, "seed": seed, "sample_every": 500, "checkpoint_every": 1000})
+    _print_summary(run, summary, "quickstart done:")
+    out.print("  (each column of the grid is one digit class, 0 to 9)")
+
+
+@app.command()
+def train(
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="IDX folder, image folder, .npz/.npy, or 'digits'"),
+    model: str = typer.Option("dcgan", "--model", "-m", help="model name (see 'genforge models')"),
+    steps: Optional[int] = typer.Option(None, help="stop after this many steps"),
+    minutes: Optional[float] = typer.Option(None, help="stop after this many minutes of training"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="run directory (default: runs/<model>-<data>-<time>)"),
+    root: Path = typer.Option(Path("runs"), help="parent folder of new run directories"),
+    size: Optional[int] = typer.Option(None, help="resize images to SIZE x SIZE"),
+    channels: Optional[int] = typer.Option(None, help="1 (grayscale) or 3 (RGB)"),
+    limit: Optional[int] = typer.Option(None, help="use only the first N images"),
+    seed: int = typer.Option(0, help="random seed (weights, noise, data order)"),
+    batch_size: Optional[int] = typer.Option(None, help="batch size (model default otherwise)"),
+    lr: Optional[float] = typer.Option(None, help="learning rate (model default otherwise)"),
+    loss: Optional[str] = typer.Option(None, help="GAN loss: bce, hinge or wgan-gp"),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="any model option as key=value (repeatable)"),
+    sample_every: int = typer.Option(500, help="write a sample grid every N steps"),
+    checkpoint_every: int = typer.Option(1000, help="write a checkpoint every N steps"),
+    resume: Optional[Path] = typer.Option(None, help="continue this run directory from its last checkpoint"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+):
+    """Train a model on your images; writes a run directory (weights, metrics, sample grids)."""
+    from genforge.config import parse_assignments
+    from genforge.errors import ConfigError
+    from genforge.workflows import resume_run, train_run
+
+    if resume is not None:
+        run, summary = resume_run(resume, steps=steps, minutes=minutes, progress=not quiet)
+        _print_summary(run, summary, "resumed and done:")
+        return
+    if data is None:
+        raise ConfigError("--data is required: an IDX folder, an image folder, a .npz/.npy file, or 'digits'")
+    params = parse_assignments(set_)
+    for key, value in (("batch_size", batch_size), ("lr", lr), ("loss", loss)):
+        if value is not None:
+            params[key] = value
+    budget = {"steps": steps, "minutes": minutes, "seed": seed, "sample_every": sample_every,
+              "checkpoint_every": checkpoint_every, "progress": not quiet}
+    run, summary = train_run(model, data, out=out_dir, root=root, size=size, channels=channels, limit=limit,
+                             params=params, train=budget)
+    _print_summary(run, summary, "training done:")
+
+
+@app.command()
+def sample(
+    run: Path = typer.Argument(..., help="run directory"),
+    n: int = typer.Option(64, "-n", help="number of samples"),
+    output: str = typer.Option(..., "--out", "-o", help="samples.npz, grid.png, or a folder for PNG files"),
+    label: Optional[str] = typer.Option(None, help="class to sample (conditional models): index or name"),
+    seed: Optional[int] = typer.Option(None, help="seed for reproducible samples"),
+):
+    """Sample images from a trained run into a .npz, a grid PNG, or a folder of PNGs."""
+    from genforge.workflows import sample_to
+
+    info = sample_to(run, n, output, label=label, seed=seed)
+    out.print(f"wrote {info['n']} samples from {info['model']} ({info['kind']}, shape {info['shape']}) to {info['path']}")
+
+
+@app.command("models")
+def models_cmd():
+    """List the available models."""
+    from genforge.registry import available
+
+    table = Table("model", "description")
+    for name, desc in available():
+        table.add_row(name, desc)
+    out.print(table)
+
+
+@app.command()
+def runs(root: Path = typer.Argument(Path("runs"), help="folder holding run directories")):
+    """List run directories: model, data, steps, wall time, status, last losses."""
+    from genforge.runs import list_runs
+
+    rows = list_runs(root)
+    if not rows:
+        out.print(f"no runs under '{root}'; start one with 'genforge quickstart' or 'genforge train'")
+        return
+    table = Table("run", "model", "data", "steps", "time", "status", "last losses")
+    for r in rows:
+        data = Path(r["data"]).name if r["data"] else "?"
+        losses = " ".join(f"{k} {v:.3f}" for k, v in r["losses"].items())
+        table.add_row(r["path"], r["model"], data, str(r["steps"]), f"{r['seconds']:.0f}s", r["status"], losses)
+    out.print(table)
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one-line messages (exit code 2)."""
+    try:
+        app()
+    except GenforgeError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

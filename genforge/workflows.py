@@ -1,0 +1,130 @@
+"""The jobs the CLI runs, as plain Python functions: train a run, resume it, sample from it.
+
+Each function validates its inputs, does the work through the public API
+(:mod:`genforge.data`, :mod:`genforge.registry`, :class:`genforge.train.Trainer`) and
+returns plain values; the CLI only parses arguments and prints.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+
+from genforge.config import TrainConfig, validate
+from genforge.errors import ConfigError
+from genforge.runs import RunDir
+
+
+def _data_spec(data: str, size: int | None, channels: int | None, limit: int | None) -> dict[str, Any]:
+    p = Path(data)
+    path = str(p.resolve()) if p.exists() else data
+    return {"path": path, "size": size, "channels": channels, "limit": limit, "split": "train"}
+
+
+def load_data(spec: dict[str, Any]):
+    """Load the training images a run's ``data`` section describes."""
+    from genforge.data import load_images
+
+    return load_images(spec["path"], size=spec.get("size"), channels=spec.get("channels"),
+                       split=spec.get("split", "train"), limit=spec.get("limit"))
+
+
+def train_run(model: str, data: str, *, out: str | Path | None = None, root: str | Path = "runs",
+              size: int | None = None, channels: int | None = None, limit: int | None = None,
+              params: dict[str, Any] | None = None, train: dict[str, Any] | None = None) -> tuple[RunDir, dict]:
+    """Train ``model`` on ``data`` into a new run directory; returns ``(run, summary)``.
+
+    All inputs are validated (model name, hyper-parameters, budget, data) before the
+    run directory is created, so a bad call leaves nothing behind.
+    """
+    from genforge.registry import create
+    from genforge.train import Trainer
+
+    gen = create(model, **(params or {}))
+    cfg = validate(TrainConfig, train or {}, what="training options")
+    spec = _data_spec(data, size, channels, limit)
+    dataset = load_data(spec)
+    gen.adopt_data(dataset)
+    if out is not None:
+        out = Path(out)
+        if out.exists() and any(out.iterdir()):
+            raise ConfigError(f"output folder '{out}' exists and is not empty; pick a new --out "
+                              f"or continue that run with --resume {out}")
+        out.mkdir(parents=True, exist_ok=True)
+        run = RunDir(out)
+    else:
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(str(data).rstrip("/")).stem or "data")
+        run = RunDir.new(root, f"{model}-{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    run.write_config({"genforge": _version(), "model": gen.name,
+                      "model_config": gen.config.model_dump(mode="json"),
+                      "train": cfg.model_dump(mode="json"), "data": {**spec, "source": dataset.source}})
+    summary = Trainer(gen, dataset, cfg, run).fit()
+    return run, summary
+
+
+def resume_run(path: str | Path, *, steps: int | None = None, minutes: float | None = None,
+               progress: bool = True) -> tuple[RunDir, dict]:
+    """Continue a run from its last checkpoint; ``steps``/``minutes`` replace the run's total budget."""
+    from genforge.registry import get
+    from genforge.train import Trainer
+
+    run = RunDir.open(path)
+    cfg = run.read_config()
+    gen = get(cfg["model"])(**cfg["model_config"])
+    train = dict(cfg.get("train") or {})
+    if steps is not None or minutes is not None:
+        train.update(steps=steps, minutes=minutes)
+    train["progress"] = progress
+    tcfg = validate(TrainConfig, train, what="training options")
+    dataset = load_data(cfg["data"])
+    gen.adopt_data(dataset)
+    cfg["train"] = tcfg.model_dump(mode="json")
+    run.write_config(cfg)
+    summary = Trainer(gen, dataset, tcfg, run).fit(resume=True)
+    return run, summary
+
+
+def parse_label(label: str | None):
+    """``--label`` text -> int class index, or the class name as given."""
+    if label is None:
+        return None
+    return int(label) if label.lstrip("-").isdigit() else label
+
+
+def sample_to(run_path: str | Path, n: int, output: str | Path, *, label: str | None = None,
+              seed: int | None = None) -> dict[str, Any]:
+    """Sample ``n`` images from a run and write them to ``output``.
+
+    ``.npz`` -> uint8 array (and labels); ``.png`` -> one grid; a folder (no suffix, or a
+    trailing slash) -> one PNG per image. Returns a description of what was written.
+    """
+    import genforge
+    from genforge.imageio import save_grid, save_npz, save_png_folder
+
+    if not isinstance(n, int) or n < 1:
+        raise ConfigError(f"-n must be a positive number of samples, got {n}")
+    out = Path(output)
+    kind = "npz" if out.suffix.lower() == ".npz" else "grid" if out.suffix.lower() == ".png" else (
+        "folder" if out.suffix == "" or str(output).endswith("/") else None)
+    if kind is None:
+        raise ConfigError(f"cannot write samples to '{output}': use a .npz file, a .png grid, or a folder name")
+    model = genforge.load(run_path)
+    labels = parse_label(label)
+    x = model.sample(n, labels=labels, seed=seed)
+    y = model.resolve_labels(n, labels) if model.conditional else None
+    if kind == "npz":
+        save_npz(out, x, y)
+    elif kind == "grid":
+        save_grid(x, out, nrow=model.num_classes if (model.conditional and labels is None) else None)
+    else:
+        save_png_folder(x, out, None if y is None else y.numpy())
+    return {"path": str(out), "kind": kind, "n": n, "shape": list(x.shape), "model": model.name}
+
+
+def _version() -> str:
+    from genforge import __version__
+
+    return __version__
