@@ -19,13 +19,13 @@ __version__ = "0.1.0"
 
 
 def create(name: str, **params):
-    """Create an untrained model by registry name (see :func:`models`)."""
+    """Create an untrained model by registry name (see :func:`list_models`)."""
     from genforge.registry import create as _create
 
     return _create(name, **params)
 
 
-def models() -> list[tuple[str, str]]:
+def list_models() -> list[tuple[str, str]]:
     """``(name, description)`` of every available model."""
     from genforge.registry import available
 
@@ -51,4 +51,4 @@ def load_images(path, **options):
     return _load(path, **options)
 
 
-__all__ = ["__version__", "create", "load", "load_images", "models"]
+__all__ = ["__version__", "create", "list_models", "load", "load_images"]

@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from genforge.errors import GenforgeError
 
@@ -72,6 +72,7 @@ def train(
     sample_every: int = typer.Option(500, help="write a sample grid every N steps"),
     checkpoint_every: int = typer.Option(1000, help="write a checkpoint every N steps"),
     resume: Optional[Path] = typer.Option(None, help="continue this run directory from its last checkpoint"),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: all cores)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ):
     """Train a model on your images; writes a run directory (weights, metrics, sample grids)."""
@@ -90,7 +91,7 @@ def train(
         if value is not None:
             params[key] = value
     budget = {"steps": steps, "minutes": minutes, "seed": seed, "sample_every": sample_every,
-              "checkpoint_every": checkpoint_every, "progress": not quiet}
+              "checkpoint_every": checkpoint_every, "progress": not quiet, "threads": threads}
     run, summary = train_run(model, data, out=out_dir, root=root, size=size, channels=channels, limit=limit,
                              params=params, train=budget)
     _print_summary(run, summary, "training done:")
@@ -131,7 +132,8 @@ def runs(root: Path = typer.Argument(Path("runs"), help="folder holding run dire
     if not rows:
         out.print(f"no runs under '{root}'; start one with 'genforge quickstart' or 'genforge train'")
         return
-    table = Table("run", "model", "data", "steps", "time", "status", "last losses")
+    # fold, not truncate, the run path: it is what users copy into 'sample' and '--resume'
+    table = Table(Column("run", overflow="fold"), "model", "data", "steps", "time", "status", "last losses")
     for r in rows:
         data = Path(r["data"]).name if r["data"] else "?"
         losses = " ".join(f"{k} {v:.3f}" for k, v in r["losses"].items())
@@ -144,7 +146,10 @@ def main() -> None:
     try:
         app()
     except GenforgeError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        # escape: the message quotes user paths/values, which may contain [brackets] rich would parse
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

@@ -87,6 +87,13 @@ class RunDir:
             )
         return cls(p)
 
+    def remove_temp_files(self) -> list[Path]:
+        """Delete temporary files a killed writer left behind (``.NAME.*.tmp*``, see :mod:`genforge.io`)."""
+        stale = [p for p in self.path.rglob(".*.tmp*") if p.is_file()]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return stale
+
     # -- paths ------------------------------------------------------------------------
     @property
     def config_path(self) -> Path:

@@ -73,6 +73,7 @@ def resume_run(path: str | Path, *, steps: int | None = None, minutes: float | N
 
     run = RunDir.open(path)
     cfg = run.read_config()
+    run.remove_temp_files()  # left by a killed run; the files they were replacing are intact
     gen = get(cfg["model"])(**cfg["model_config"])
     train = dict(cfg.get("train") or {})
     if steps is not None or minutes is not None:

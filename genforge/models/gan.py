@@ -139,17 +139,21 @@ class GANConfig(ModelConfig):
     ema: float = Field(0.999, ge=0, lt=1, description="EMA decay of generator weights for sampling (0: off)")
     lr: float = Field(2e-4, gt=0, description="generator learning rate")
     lr_d: float | None = Field(None, gt=0, description="discriminator learning rate (default: lr)")
-    beta1: float = Field(0.5, ge=0, lt=1)
-    beta2: float = Field(0.999, ge=0, lt=1)
+    beta1: float = Field(0.0, ge=0, lt=1, description="Adam beta1 (0 as in SN-GAN; the tutorial MLP GAN uses 0.5)")
+    beta2: float = Field(0.9, ge=0, lt=1, description="Adam beta2")
     batch_size: int = Field(64, gt=0)
     d_steps: int = Field(1, gt=0, description="discriminator updates per generator update")
     gp_weight: float = Field(10.0, ge=0, description="gradient-penalty weight for wgan-gp")
 
 
 class MLPGANConfig(GANConfig):
+    """The tutorial's settings: BCE, no spectral norm, no EMA, Adam(2e-4, betas 0.5/0.999)."""
+
     loss: Loss = "bce"
     spectral_norm: bool = False
     ema: float = Field(0.0, ge=0, lt=1)
+    beta1: float = Field(0.5, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
 
 
 # -- the families --------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pydantic import Field
 from torch import nn
 
 from genforge.config import ModelConfig
+from genforge.errors import ConfigError
 from genforge.models.base import ImageGenerator
 from genforge.models.gan import adam
 from genforge.models.layers import ConvDecoder, ConvEncoder
@@ -107,9 +108,9 @@ class VAE(ImageGenerator):
     def reconstruct(self, x: torch.Tensor, labels=None) -> torch.Tensor:
         """Encode ``x`` (images in [-1, 1]) and decode the posterior mean; same shape as ``x``."""
         self.eval()
-        y = self.resolve_labels(len(x), labels) if self.conditional else None
         if self.conditional and labels is None:
-            raise ValueError("cvae.reconstruct needs the images' labels")
+            raise ConfigError(f"model '{self.name}' needs the images' labels to reconstruct them: reconstruct(x, labels)")
+        y = self.resolve_labels(len(x), labels) if self.conditional else None
         mu, _ = self.nets["encoder"](x, y)
         return self.to_image(self.nets["decoder"](mu, y)).clamp_(-1, 1)
 

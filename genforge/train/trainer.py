@@ -105,11 +105,11 @@ class Trainer:
                                     "checkpoint_step": self.last_checkpoint_step})
 
     # -- the loop -------------------------------------------------------------------------
-    def _budget_left(self, t0: float) -> bool:
+    def _budget_left(self, t0: float, base_elapsed: float) -> bool:
         cfg = self.config
         if cfg.steps is not None and self.step >= cfg.steps:
             return False
-        if cfg.minutes is not None and self.elapsed + (time.perf_counter() - t0) >= cfg.minutes * 60:
+        if cfg.minutes is not None and base_elapsed + (time.perf_counter() - t0) >= cfg.minutes * 60:
             return False
         return True
 
@@ -140,7 +140,7 @@ class Trainer:
         t0 = time.perf_counter()
         base_elapsed = self.elapsed
         try:
-            while self._budget_left(t0):
+            while self._budget_left(t0, base_elapsed):
                 idx = self._next_indices(batch_size)
                 x = self.data.x[idx]
                 y = self.data.y[idx] if has_y else None
