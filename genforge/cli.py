@@ -112,6 +112,42 @@ def sample(
     out.print(f"wrote {info['n']} samples from {info['model']} ({info['kind']}, shape {info['shape']}) to {info['path']}")
 
 
+@app.command()
+def evaluate(
+    run: Optional[Path] = typer.Argument(None, help="run directory (or use --samples)"),
+    samples: Optional[Path] = typer.Option(None, help="generated images from any tool: .npz/.npy or a folder"),
+    real: Optional[str] = typer.Option(None, help="real images (default: the run's training data)"),
+    n: int = typer.Option(10000, "-n", "--n", help="number of images to generate and evaluate"),
+    seed: int = typer.Option(0, help="seed for sampling, subsets and the feature network"),
+    inception_weights: Optional[Path] = typer.Option(None, help="pytorch-fid Inception weights for standard FID"),
+    tstr: bool = typer.Option(True, help="train-on-synthetic-test-on-real (conditional models)"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="where metrics.json and report.html go"),
+    as_json: bool = typer.Option(False, "--json", help="print the metrics as one JSON object on stdout"),
+):
+    """Evaluate generated images: FID/KID, precision/recall, classifier scores, memorisation; writes report.html."""
+    import json
+
+    from genforge.workflows import evaluate_run
+
+    def log(msg: str) -> None:
+        err.print(f"[dim]{msg}[/]")
+
+    result, metrics_path, report = evaluate_run(run, samples=samples, real=real, n=n, seed=seed,
+                                                inception_weights=inception_weights, tstr=tstr, out=out_dir, log=log)
+    if as_json:
+        print(json.dumps(result))
+        return
+    table = Table("metric", "generated", "reference (real)", "better", title=f"{result['title']} — {result['extractor']['name']}")
+    for name, row in result["metrics"].items():
+        fmt = lambda v: "—" if v is None else (str(v) if isinstance(v, int) else f"{v:.4g}")  # noqa: E731
+        val = fmt(row["value"]) + (f" ± {fmt(row['std'])}" if "std" in row else "") + (f" / {row['of']}" if "of" in row else "")
+        table.add_row(name, val, fmt(row["reference"]), row["better"])
+    out.print(table)
+    out.print(f"  metrics : {metrics_path}")
+    out.print(f"  report  : {report}   (open it in a browser)")
+    out.print(f"  took {result['seconds']['total']:.1f} s (features from {result['extractor']['cache'] or 'the given network'})")
+
+
 @app.command("models")
 def models_cmd():
     """List the available models."""

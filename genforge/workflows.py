@@ -129,3 +129,73 @@ def _version() -> str:
     from genforge import __version__
 
     return __version__
+
+
+def _real_sets(spec: dict[str, Any], seed: int):
+    """(train, test) real images for evaluation: the IDX test split when there is one, else a seeded split."""
+    from genforge.data import load_images
+
+    train = load_data(spec)
+    p = Path(str(spec["path"]))
+    if p.is_dir() and any(f.name.startswith("t10k-images") for f in p.iterdir()):
+        test = load_images(p, size=spec.get("size"), channels=spec.get("channels"), split="test")
+        return train, test
+    return train.split(0.2, seed=seed)
+
+
+def evaluate_run(run_path: str | Path | None = None, *, samples: str | Path | None = None,
+                 real: str | Path | None = None, n: int = 10000, seed: int = 0,
+                 inception_weights: str | Path | None = None, tstr: bool = True, out: str | Path | None = None,
+                 log=None) -> tuple[dict[str, Any], Path, Path]:
+    """Evaluate a run (or a samples file) against real images; writes metrics.json and report.html.
+
+    Returns ``(result, metrics_path, report_path)``. For a run, real data defaults to the run's
+    training data (its IDX test split, or a held-out 20%); ``samples`` (.npz/.npy/folder from any
+    tool) needs ``real``.
+    """
+    import genforge
+    from genforge import io
+    from genforge.metrics import evaluate_images, inception_extractor
+    from genforge.metrics.report import write_images_report
+
+    if (run_path is None) == (samples is None):
+        raise ConfigError("evaluate needs either a run directory or --samples FILE (with --real PATH)")
+    if not isinstance(n, int) or n < 2:
+        raise ConfigError(f"--n must be at least 2 generated images, got {n}")
+    model, fake_labels, metrics_log, title = None, None, None, ""
+    if run_path is not None:
+        run = RunDir.open(run_path)
+        cfg = run.read_config()
+        model = genforge.load(run.path)
+        spec = dict(cfg.get("data") or {})
+        if real is not None:
+            spec = {**spec, "path": str(real)}
+        if not spec.get("path"):
+            raise ConfigError(f"run '{run.path}' does not record its data; pass --real PATH")
+        fake = model.sample(n, seed=seed)
+        fake_labels = model.resolve_labels(n, None)
+        metrics_log = run.read_metrics()
+        out_dir = Path(out) if out else run.path
+        title = f"{model.name} — {run.path.name}"
+    else:
+        if real is None:
+            raise ConfigError("--samples needs --real PATH: the real images to compare them with")
+        from genforge.data import load_images
+
+        gen_data = load_images(samples)
+        fake, fake_labels = gen_data.x[:n], (gen_data.y[:n] if gen_data.y is not None else None)
+        c, h, _ = gen_data.image_shape
+        spec = {"path": str(real), "size": h, "channels": c}
+        out_dir = Path(out) if out else Path(samples).resolve().parent
+        title = Path(samples).name
+    real_train, real_test = _real_sets(spec, seed)
+    extractor = inception_extractor(inception_weights) if inception_weights else None
+    result = evaluate_images(real_train, fake, real_test=real_test, fake_labels=fake_labels, extractor=extractor,
+                             model=model, seed=seed, tstr=tstr, log=log)
+    result["title"] = title
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics_path = out_dir / "metrics.json"
+    io.write_json(metrics_path, result)
+    report = write_images_report(out_dir / "report.html", result, fake, real_train.x, title=title,
+                                 fake_labels=fake_labels, training_metrics=metrics_log)
+    return result, metrics_path, report

@@ -42,6 +42,18 @@ CLASS_NAMES = ["cat", "dog", "eel"]
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _feature_cache(tmp_path_factory):
+    """Keep cached feature networks out of the user's ~/.cache during tests."""
+    old = os.environ.get("GENFORGE_CACHE")
+    os.environ["GENFORGE_CACHE"] = str(tmp_path_factory.mktemp("genforge-cache"))
+    yield
+    if old is None:
+        os.environ.pop("GENFORGE_CACHE", None)
+    else:
+        os.environ["GENFORGE_CACHE"] = old
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _single_thread_torch():
     old = torch.get_num_threads()
     torch.set_num_threads(1)
