@@ -40,8 +40,8 @@ def load(path: str | Path):
     run = RunDir.open(path)
     cfg = run.read_config()
     cls = get(cfg["model"])
-    tensors, _ = run.load_weights()
-    return cls.from_weights(cfg.get("model_config") or {}, tensors)
+    tensors, meta = run.load_weights()
+    return cls.from_weights(cfg.get("model_config") or {}, tensors, meta)
 
 
 def load_images(path, **options):

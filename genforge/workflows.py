@@ -18,36 +18,63 @@ from genforge.errors import ConfigError
 from genforge.runs import RunDir
 
 
-def _data_spec(data: str, size: int | None, channels: int | None, limit: int | None) -> dict[str, Any]:
+def _data_spec(data: str, modality: str, **options) -> dict[str, Any]:
     p = Path(data)
     path = str(p.resolve()) if p.exists() else data
-    return {"path": path, "size": size, "channels": channels, "limit": limit, "split": "train"}
+    spec = {"kind": modality, "path": path}
+    if modality == "image":
+        spec.update(size=options.get("size"), channels=options.get("channels"), split="train")
+    else:
+        meta = options.get("metadata")
+        spec.update(table=options.get("table"), metadata=str(Path(meta).resolve()) if meta else None)
+    spec["limit"] = options.get("limit")
+    return spec
 
 
 def load_data(spec: dict[str, Any]):
-    """Load the training images a run's ``data`` section describes."""
+    """Load the training data a run's ``data`` section describes: an ImageDataset or a DataFrame."""
+    if spec.get("kind", "image") == "table":
+        from genforge.data.tables import load_table
+
+        df, source = load_table(spec["path"], table=spec.get("table"))
+        if spec.get("limit"):
+            df = df.head(int(spec["limit"])).reset_index(drop=True)
+        df.attrs["source"] = source
+        return df
     from genforge.data import load_images
 
     return load_images(spec["path"], size=spec.get("size"), channels=spec.get("channels"),
                        split=spec.get("split", "train"), limit=spec.get("limit"))
 
 
+def _source(dataset) -> str:
+    return getattr(dataset, "source", None) or getattr(dataset, "attrs", {}).get("source", "")
+
+
 def train_run(model: str, data: str, *, out: str | Path | None = None, root: str | Path = "runs",
               size: int | None = None, channels: int | None = None, limit: int | None = None,
+              table: str | None = None, metadata: str | Path | None = None, epochs: float | None = None,
               params: dict[str, Any] | None = None, train: dict[str, Any] | None = None) -> tuple[RunDir, dict]:
-    """Train ``model`` on ``data`` into a new run directory; returns ``(run, summary)``.
+    """Train ``model`` on ``data`` (images or a table, by the model's kind) into a new run directory.
 
-    All inputs are validated (model name, hyper-parameters, budget, data) before the
-    run directory is created, so a bad call leaves nothing behind.
+    Returns ``(run, summary)``. All inputs are validated (model name, hyper-parameters, budget,
+    data, schema) before the run directory is created, so a bad call leaves nothing behind.
     """
     from genforge.registry import create
-    from genforge.train import Trainer
 
     gen = create(model, **(params or {}))
-    cfg = validate(TrainConfig, train or {}, what="training options")
-    spec = _data_spec(data, size, channels, limit)
+    if gen.modality == "image" and (table or metadata or epochs):
+        raise ConfigError(f"--table, --metadata and --epochs are for table models; '{model}' learns images")
+    if gen.modality == "table" and (size or channels):
+        raise ConfigError(f"--size and --channels are for image models; '{model}' learns tables")
+    spec = _data_spec(data, gen.modality, size=size, channels=channels, limit=limit, table=table, metadata=metadata)
     dataset = load_data(spec)
-    gen.adopt_data(dataset)
+    train = dict(train or {})
+    gen.adopt_data(dataset, metadata=spec.get("metadata"), seed=train.get("seed", 0))
+    if gen.modality == "table":
+        cfg = gen.train_config(len(dataset), {**train, "epochs": epochs})
+    else:
+        cfg = validate(TrainConfig, train, what="training options")
     if out is not None:
         out = Path(out)
         if out.exists() and any(out.iterdir()):
@@ -60,8 +87,10 @@ def train_run(model: str, data: str, *, out: str | Path | None = None, root: str
         run = RunDir.new(root, f"{model}-{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     run.write_config({"genforge": _version(), "model": gen.name,
                       "model_config": gen.config.model_dump(mode="json"),
-                      "train": cfg.model_dump(mode="json"), "data": {**spec, "source": dataset.source}})
-    summary = Trainer(gen, dataset, cfg, run).fit()
+                      "train": cfg.model_dump(mode="json"), "data": {**spec, "source": _source(dataset)}})
+    if gen.modality == "table":
+        gen.schema.save(run.path / "schema.json")
+    summary = gen.train_in_run(dataset, cfg, run)
     return run, summary
 
 
@@ -69,7 +98,6 @@ def resume_run(path: str | Path, *, steps: int | None = None, minutes: float | N
                progress: bool = True) -> tuple[RunDir, dict]:
     """Continue a run from its last checkpoint; ``steps``/``minutes`` replace the run's total budget."""
     from genforge.registry import get
-    from genforge.train import Trainer
 
     run = RunDir.open(path)
     cfg = run.read_config()
@@ -80,11 +108,14 @@ def resume_run(path: str | Path, *, steps: int | None = None, minutes: float | N
         train.update(steps=steps, minutes=minutes)
     train["progress"] = progress
     tcfg = validate(TrainConfig, train, what="training options")
-    dataset = load_data(cfg["data"])
-    gen.adopt_data(dataset)
+    spec = cfg["data"]
+    dataset = load_data(spec)
+    if gen.modality == "table" and run.weights_path.exists():
+        gen.restore_meta(run.load_weights()[1])  # the encoding the checkpoint was trained with
+    gen.adopt_data(dataset, metadata=spec.get("metadata"), seed=tcfg.seed)
     cfg["train"] = tcfg.model_dump(mode="json")
     run.write_config(cfg)
-    summary = Trainer(gen, dataset, tcfg, run).fit(resume=True)
+    summary = gen.train_in_run(dataset, tcfg, run, resume=True)
     return run, summary
 
 

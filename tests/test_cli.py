@@ -63,7 +63,7 @@ def cgan_run(work) -> Path:
 # -- happy paths (in-process) ------------------------------------------------------------------------
 def test_models_lists_all_families():
     res = invoke("models")
-    for name in ("mlp-gan", "dcgan", "cgan", "vae", "cvae"):
+    for name in ("mlp-gan", "dcgan", "cgan", "vae", "cvae", "gaussian-copula", "ctgan", "tvae"):
         assert name in res.output
 
 

@@ -1,6 +1,8 @@
 """Model families; importing this package registers them all."""
 
-from genforge.models import gan, vae  # noqa: F401
-from genforge.models.base import Generator, ImageGenerator
+from genforge.models import copula, ctgan, gan, tvae, vae  # noqa: F401
+from genforge.models.base import Generator, NeuralGenerator
+from genforge.models.image import ImageGenerator
+from genforge.models.table import TableGenerator
 
-__all__ = ["Generator", "ImageGenerator"]
+__all__ = ["Generator", "ImageGenerator", "NeuralGenerator", "TableGenerator"]

@@ -1,32 +1,34 @@
 """The surface every generator shares: ``fit / sample / save / load`` (scikit-learn / SDV style).
 
-:class:`Generator` is the registry's base type. :class:`ImageGenerator` adds what the
-neural image families (GANs, VAEs) have in common: building networks for a data
-shape, the protocol the :class:`~genforge.train.Trainer` drives, label handling for
-conditional models, and weights in safetensors.
+* :class:`Generator` — the registry's base type: name, description, validated ``config``,
+  and saving to / loading from a run directory.
+* :class:`NeuralGenerator` — what every torch model adds: networks built lazily for the data,
+  the protocol the :class:`~genforge.train.Trainer` drives, and weights in safetensors.
+
+The modality layers sit on top: :mod:`genforge.models.image` (GANs, VAEs) and
+:mod:`genforge.models.table` (tabular synthesizers).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from genforge.config import ModelConfig, TrainConfig, validate
-from genforge.errors import ConfigError, DataError
+from genforge.config import ModelConfig, validate
+from genforge.errors import ConfigError
 from genforge.runs import RunDir
 from genforge.train import state as st
-
-LabelsLike = int | str | Sequence[int | str] | torch.Tensor | None
 
 
 class Generator:
     """Base of every registered model family.
 
-    Subclasses set ``name``, ``description``, ``Config`` (a :class:`ModelConfig`) and
-    implement :meth:`fit` and :meth:`sample`; weights go through :meth:`save`/:meth:`load`.
+    Subclasses set ``name``, ``description``, ``Config`` (a :class:`ModelConfig`) and implement
+    :meth:`fit`, :meth:`sample`, :meth:`state_tensors` (what ``model.safetensors`` holds),
+    :meth:`weights_meta` (JSON-able extras stored with it) and :meth:`from_weights`.
     """
 
     name: ClassVar[str] = ""
@@ -44,101 +46,93 @@ class Generator:
     def sample(self, n: int, **options):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @property
+    def is_fitted(self) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def adopt_data(self, data, **options) -> None:  # pragma: no cover - abstract
+        """Take what the model needs from the data (shape, classes, schema) or check it matches."""
+        raise NotImplementedError
+
+    def train_in_run(self, data, config, run: RunDir | None, resume: bool = False) -> dict[str, Any]:
+        """Train on adopted ``data`` under ``config`` (a TrainConfig), writing into ``run``; returns the summary."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def weights_meta(self) -> dict[str, Any]:
+        """JSON-able state stored beside the tensors (e.g. a table's schema and encoding)."""
+        return {}
+
+    @classmethod
+    def from_weights(cls, model_config: dict, tensors: dict[str, torch.Tensor], meta: dict) -> "Generator":
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def fit_run(self, run_dir: str | Path | None, config, source: str) -> RunDir | None:
+        """The run directory a Python ``fit(..., run_dir=)`` writes to (None: train in memory)."""
+        if run_dir is None:
+            return None
+        run = RunDir(run_dir)
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.write_config({"model": self.name, "model_config": self.config.model_dump(mode="json"),
+                          "train": config.model_dump(mode="json"), "data": {"source": source}})
+        return run
+
+    def save_weights(self, run: RunDir) -> None:
+        """Write ``model.safetensors`` into ``run``: tensors plus config and extras as JSON metadata."""
+        run.save_weights(self.state_tensors(), {"model": self.name, "config": self.config.model_dump(mode="json"),
+                                                **self.weights_meta()})
+
+    def save(self, path: str | Path) -> Path:
+        """Save config and weights as a run directory at ``path``; returns the path."""
+        if not self.is_fitted:
+            raise ConfigError(f"model '{self.name}' has no weights to save yet; call fit() first")
+        run = RunDir(path)
+        run.path.mkdir(parents=True, exist_ok=True)
+        cfg = run.read_config() if run.config_path.exists() else {}
+        cfg.update(model=self.name, model_config=self.config.model_dump(mode="json"))
+        run.write_config(cfg)
+        self.save_weights(run)
+        return run.path
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
 
 
-class ImageGenerator(Generator):
-    """Common machinery of the neural image generators (GANs and VAEs).
+class NeuralGenerator(Generator):
+    """A torch model trained by the one :class:`~genforge.train.Trainer`.
 
-    Subclasses implement ``make_networks()``, ``make_optimizers()``, ``train_step(x, y)``,
-    ``generate(n, y, generator)`` and name their sampling networks in ``sampling_names``.
+    Subclasses implement ``make_networks()``, ``make_optimizers()``, ``train_step(x, y)`` and
+    name their sampling networks in ``sampling_names``; ``check_buildable()`` says what is
+    missing before networks can be built.
     """
 
     sampling_names: ClassVar[tuple[str, ...]] = ()
+    sampling_only: ClassVar[tuple[str, ...]] = ()  # nets never put in train mode (EMA copies)
 
     def __init__(self, **params: Any):
         super().__init__(**params)
         self.nets: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
 
-    # -- shape / labels -----------------------------------------------------------------------
-    @property
-    def num_classes(self) -> int:
-        return int(getattr(self.config, "num_classes", 0) or 0)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int] | None:
-        s = self.config.image_shape
-        return tuple(s) if s is not None else None
-
-    def adopt_data(self, data) -> None:
-        """Take the image shape and classes from ``data``, or check they match the model's."""
-        shape = tuple(data.image_shape)
-        if self.image_shape is None:
-            self.config.image_shape = shape
-        elif self.image_shape != shape:
-            raise DataError(
-                f"model '{self.name}' expects images of shape {self.image_shape} but the data has {shape}; "
-                f"pass --size {self.image_shape[-1]} (and --channels {self.image_shape[0]}) or create a new model"
-            )
-        if self.conditional:
-            if data.y is None:
-                raise DataError(
-                    f"model '{self.name}' is conditional and needs labelled data (class sub-folders, IDX labels, "
-                    f"or 'y' in the .npz); use an unconditional model such as dcgan or vae for unlabelled data"
-                )
-            k = int(data.num_classes)
-            if self.num_classes == 0:
-                self.config.num_classes = k
-                self.config.class_names = list(data.class_names) if data.class_names else None
-            elif k > self.num_classes:
-                raise DataError(f"the data has {k} classes but model '{self.name}' was built for {self.num_classes}")
-
-    def resolve_labels(self, n: int, labels: LabelsLike) -> torch.Tensor | None:
-        """Turn ``labels`` (None, one class, or one per sample; ints or class names) into a tensor."""
-        if not self.conditional:
-            if labels is not None:
-                raise ConfigError(
-                    f"model '{self.name}' is unconditional and cannot take a label; "
-                    f"train a conditional model (cgan or cvae) to sample by class"
-                )
-            return None
-        k = self.num_classes
-        if labels is None:
-            return torch.arange(n) % k
-        names = list(getattr(self.config, "class_names", None) or [])
-        items = [labels] if isinstance(labels, (int, str)) else list(labels.tolist() if torch.is_tensor(labels) else labels)
-        out = []
-        for item in items:
-            if isinstance(item, str) and not item.lstrip("-").isdigit():
-                if item not in names:
-                    raise ConfigError(f"unknown label '{item}'; this model's classes are: {', '.join(names)}")
-                item = names.index(item)
-            item = int(item)
-            if not 0 <= item < k:
-                raise ConfigError(f"label {item} is out of range; this model knows classes 0..{k - 1}")
-            out.append(item)
-        t = torch.tensor(out, dtype=torch.long)
-        if len(t) == 1:
-            return t.expand(n).clone()
-        if len(t) != n:
-            raise ConfigError(f"got {len(t)} labels for {n} samples; pass one label or one per sample")
-        return t
-
     # -- the trainer's protocol --------------------------------------------------------------------
     @property
     def is_built(self) -> bool:
         return bool(self.nets)
 
+    @property
+    def is_fitted(self) -> bool:
+        return self.is_built
+
+    def check_buildable(self) -> None:
+        """Raise a ConfigError if the networks cannot be built yet (e.g. the data shape is unknown)."""
+
     def build(self) -> None:
-        """Create the networks for ``config.image_shape`` (no-op when they exist)."""
+        """Create the networks (no-op when they exist)."""
         if self.nets:
             return
-        if self.image_shape is None:
-            raise ConfigError(f"model '{self.name}' needs image_shape=(C, H, W) before it can be built; fit it on data")
-        if self.conditional and self.num_classes < 1:
-            raise ConfigError(f"model '{self.name}' needs num_classes >= 1; fit it on labelled data")
+        self.check_buildable()
         self.nets = dict(self.make_networks())
 
     def configure_optimizers(self) -> None:
@@ -156,8 +150,6 @@ class ImageGenerator(Generator):
         for net in self.nets.values():
             net.eval()
 
-    sampling_only: ClassVar[tuple[str, ...]] = ()  # nets never put in train mode (EMA copies)
-
     def make_networks(self) -> dict[str, nn.Module]:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -167,83 +159,30 @@ class ImageGenerator(Generator):
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:  # pragma: no cover
         raise NotImplementedError
 
-    def generate(self, n: int, y: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:  # pragma: no cover
-        raise NotImplementedError
-
     def prepare_sampling(self) -> None:
         """Hook run before sampling or saving (e.g. refresh an EMA generator's BatchNorm statistics)."""
 
-    # -- public API --------------------------------------------------------------------------------
-    def fit(self, data, *, steps: int | None = None, minutes: float | None = None, seed: int = 0,
-            run_dir: str | Path | None = None, progress: bool = False, **train_options: Any) -> "ImageGenerator":
-        """Train on ``data`` (an :class:`~genforge.data.ImageDataset` or a path for :func:`load_images`).
+    def training_data(self, data):
+        """What the trainer iterates over: an object with tensors ``x`` (and ``y`` or None)."""
+        return data
 
-        ``steps``/``minutes`` set the budget; ``run_dir`` (optional) receives checkpoints,
-        metrics and sample grids. Returns ``self``.
-        """
-        from genforge.data import load_images
+    def train_in_run(self, data, config, run: RunDir | None, resume: bool = False) -> dict[str, Any]:
         from genforge.train import Trainer
 
-        if isinstance(data, (str, Path)):
-            data = load_images(data)
-        self.adopt_data(data)
-        cfg = validate(TrainConfig, dict(steps=steps, minutes=minutes, seed=seed, progress=progress, **train_options),
-                       what="training options")
-        run = None
-        if run_dir is not None:
-            run = RunDir(run_dir)
-            run.path.mkdir(parents=True, exist_ok=True)
-            run.write_config({"model": self.name, "model_config": self.config.model_dump(mode="json"),
-                              "train": cfg.model_dump(mode="json"), "data": {"source": getattr(data, "source", "")}})
-        Trainer(self, data, cfg, run).fit()
-        return self
+        return Trainer(self, self.training_data(data), config, run).fit(resume=resume)
 
-    @torch.no_grad()
-    def sample(self, n: int, *, labels: LabelsLike = None, seed: int | None = None,
-               batch_size: int = 1000) -> torch.Tensor:
-        """Draw ``n`` images as a float tensor ``(n, C, H, W)`` in [-1, 1].
-
-        ``labels``: for conditional models, one class (int or name) or one per sample
-        (default: classes in turn). ``seed`` makes the draw reproducible without touching
-        the global random state.
-        """
-        if not isinstance(n, int) or n < 1:
-            raise ConfigError(f"number of samples must be a positive integer, got {n!r}")
-        if not self.is_built:
-            raise ConfigError(f"model '{self.name}' is not trained yet; call fit() or load a trained run")
-        y = self.resolve_labels(n, labels)
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        self.prepare_sampling()
-        self.eval()
-        chunks = []
-        for start in range(0, n, batch_size):
-            yb = y[start:start + batch_size] if y is not None else None
-            chunks.append(self.generate(min(batch_size, n - start), yb, gen).clamp_(-1, 1))
-        return torch.cat(chunks)
-
-    def sampling_state(self) -> dict[str, torch.Tensor]:
+    # -- weights ------------------------------------------------------------------------------------
+    def state_tensors(self) -> dict[str, torch.Tensor]:
         self.prepare_sampling()
         return st.modules_to_tensors({k: self.nets[k] for k in self.sampling_names})
 
-    def save_weights(self, run: RunDir) -> None:
-        """Write ``model.safetensors`` (the sampling networks) into ``run``."""
-        run.save_weights(self.sampling_state(), {"model": self.name, "config": self.config.model_dump(mode="json")})
-
-    def save(self, path: str | Path) -> Path:
-        """Save config and weights as a run directory at ``path``; returns the path."""
-        if not self.is_built:
-            raise ConfigError(f"model '{self.name}' has no weights to save yet; call fit() first")
-        run = RunDir(path)
-        run.path.mkdir(parents=True, exist_ok=True)
-        cfg = run.read_config() if run.config_path.exists() else {}
-        cfg.update(model=self.name, model_config=self.config.model_dump(mode="json"))
-        run.write_config(cfg)
-        self.save_weights(run)
-        return run.path
+    def restore_meta(self, meta: dict) -> None:
+        """Restore what :meth:`weights_meta` saved, before the networks are built."""
 
     @classmethod
-    def from_weights(cls, model_config: dict, tensors: dict[str, torch.Tensor]) -> "ImageGenerator":
+    def from_weights(cls, model_config: dict, tensors: dict[str, torch.Tensor], meta: dict) -> "NeuralGenerator":
         model = cls(**model_config)
+        model.restore_meta(meta)
         model.build()
         st.tensors_to_modules(tensors, {k: model.nets[k] for k in model.sampling_names})
         model.eval()

@@ -24,7 +24,7 @@ from pydantic import Field
 from torch import nn
 
 from genforge.config import ModelConfig
-from genforge.models.base import ImageGenerator
+from genforge.models.image import ImageGenerator
 from genforge.models.layers import ConvDecoder, ConvEncoder, maybe_sn, refresh_batchnorm
 from genforge.registry import register
 from genforge.train.ema import EMA

@@ -124,11 +124,14 @@ class ProgressBar(Callback):
             self.progress = None
 
 
-def default_callbacks(config: TrainConfig, run: RunDir | None) -> list[Callback]:
-    """The standard set: files in the run directory (if any) and a progress bar (if enabled)."""
+def default_callbacks(config: TrainConfig, run: RunDir | None, model=None) -> list[Callback]:
+    """The standard set: files in the run directory (if any) and a progress bar (if enabled).
+    Image models also get sample grids."""
     cbs: list[Callback] = []
     if run is not None:
-        cbs += [MetricsLogger(run), TensorBoardLogger(run), SampleGrids(run, config.sample_every)]
+        cbs += [MetricsLogger(run), TensorBoardLogger(run)]
+        if getattr(model, "modality", "image") == "image":
+            cbs.append(SampleGrids(run, config.sample_every))
     if config.progress:
         cbs.append(ProgressBar(config))
     return cbs

@@ -6,7 +6,7 @@ and the callbacks (metrics.jsonl, TensorBoard, sample grids, progress bar).
 
 A model plugs in through a small protocol (see :class:`genforge.models.base.NeuralGenerator`):
 ``build()``, ``state_modules()``, ``optimizers``, ``train_step(x, y) -> losses`` and
-``sampling_state()``.
+``save_weights(run)``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Trainer:
         self.data = data
         self.config = config
         self.run = run
-        self.callbacks = list(callbacks) if callbacks is not None else default_callbacks(config, run)
+        self.callbacks = list(callbacks) if callbacks is not None else default_callbacks(config, run, model)
         self.step = 0
         self.elapsed = 0.0  # seconds of training, summed over resumes
         self.last_checkpoint_step = 0
@@ -132,6 +132,7 @@ class Trainer:
         self.model.train()
         has_y = getattr(self.data, "y", None) is not None and self.model.conditional
         batch_size = min(self.model.config.batch_size, len(self.data.x))
+        sampler = getattr(self.model, "next_batch", None)
         self.status = "running"
         for cb in self.callbacks:
             cb.on_start(self)
@@ -141,9 +142,12 @@ class Trainer:
         base_elapsed = self.elapsed
         try:
             while self._budget_left(t0, base_elapsed):
-                idx = self._next_indices(batch_size)
-                x = self.data.x[idx]
-                y = self.data.y[idx] if has_y else None
+                if sampler is not None:  # models that choose their own rows (CTGAN's training-by-sampling)
+                    x, y = sampler(self.data, batch_size, self.data_gen)
+                else:
+                    idx = self._next_indices(batch_size)
+                    x = self.data.x[idx]
+                    y = self.data.y[idx] if has_y else None
                 out = self.model.train_step(x, y)
                 self.step += 1
                 vals = {k: float(v) for k, v in out.items()}
