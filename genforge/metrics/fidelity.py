@@ -89,8 +89,11 @@ def pairwise_min(a: torch.Tensor, b: torch.Tensor, k: int = 1, exclude_self: boo
     b_sq = (b * b).sum(1)
     for s in range(0, len(a), chunk):
         x = a[s:s + chunk]
-        d2 = (x * x).sum(1, keepdim=True) - 2 * x @ b.T + b_sq
-        v, i = torch.topk(d2, kk, dim=1, largest=False)
+        d2 = torch.addmm(b_sq, x, b.T, alpha=-2).add_((x * x).sum(1, keepdim=True))
+        if kk == 1:  # a plain min is several times faster than topk over 60,000 columns
+            v, i = d2.min(dim=1, keepdim=True)
+        else:
+            v, i = torch.topk(d2, kk, dim=1, largest=False)
         if exclude_self:
             v, i = v[:, 1:], i[:, 1:]
         dists.append(v.clamp_(min=0).sqrt_())
