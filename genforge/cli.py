@@ -23,18 +23,39 @@ err = Console(stderr=True)
 
 
 def _print_summary(run, summary: dict, title: str) -> None:
-    losses = "  ".join(f"{k} {v:.4f}" for k, v in summary["losses"].items())
-    grid = run.samples_dir / "latest.png"
+    losses = "  ".join(f"{k} {v:.4f}" for k, v in summary["losses"].items()) or "—"
+    table = (run.path / "schema.json").exists()
     out.print(f"\n[bold green]{title}[/] {summary['step']} steps in {summary['elapsed']:.1f} s")
     out.print(f"  run directory : {run.path}")
-    out.print(f"  sample grid   : {grid}")
+    if table:
+        out.print(f"  schema        : {run.path / 'schema.json'}  (edit a copy and pass --metadata to override kinds)")
+    else:
+        out.print(f"  sample grid   : {run.samples_dir / 'latest.png'}")
     out.print(f"  final losses  : {losses}")
-    out.print(f"  metrics       : {run.metrics_path}  (TensorBoard: tensorboard --logdir {run.tensorboard_dir})")
+    if run.metrics_path.exists():
+        out.print(f"  metrics       : {run.metrics_path}  (TensorBoard: tensorboard --logdir {run.tensorboard_dir})")
     out.print("[bold]next[/]")
-    out.print(f"  genforge sample {run.path} -n 64 -o grid.png")
-    out.print(f"  genforge sample {run.path} -n 10000 -o samples.npz")
-    out.print(f"  genforge train --resume {run.path} --steps {summary['step'] * 2}   # train longer")
+    if table:
+        out.print(f"  genforge sample {run.path} -n 10000 -o synthetic.csv")
+        out.print(f'  genforge sample {run.path} -n 1000 -o subset.csv --where "column=value"')
+        out.print(f"  genforge evaluate {run.path} --target COLUMN")
+        out.print(f"  genforge impute {run.path} incomplete.csv -o completed.csv")
+    else:
+        out.print(f"  genforge sample {run.path} -n 64 -o grid.png")
+        out.print(f"  genforge sample {run.path} -n 10000 -o samples.npz")
+        out.print(f"  genforge evaluate {run.path}")
+    if summary["step"] > 1:
+        out.print(f"  genforge train --resume {run.path} --steps {summary['step'] * 2}   # train longer")
     out.print("  genforge runs")
+
+
+def _print_schema(schema) -> None:
+    table = Table("column", "kind", "missing", "detail", "why", title="inferred schema")
+    for row in schema.describe():
+        table.add_row(*(str(row.get(k, "")) for k in ("name", "kind", "missing", "detail", "reason")))
+    out.print(table)
+    out.print("  to change a kind, pass --metadata FILE.json with e.g. "
+              '{"columns": {"zip": {"kind": "categorical"}}} (the run keeps the full schema in schema.json)')
 
 
 @app.command()
@@ -55,7 +76,8 @@ def quickstart(
 
 @app.command()
 def train(
-    data: Optional[str] = typer.Option(None, "--data", "-d", help="IDX folder, image folder, .npz/.npy, or 'digits'"),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="images: IDX folder, image folder, .npz/.npy, 'digits'; "
+                                       "tables: .csv, .parquet, a SQL URL, 'customers'"),
     model: str = typer.Option("dcgan", "--model", "-m", help="model name (see 'genforge models')"),
     steps: Optional[int] = typer.Option(None, help="stop after this many steps"),
     minutes: Optional[float] = typer.Option(None, help="stop after this many minutes of training"),
@@ -72,6 +94,9 @@ def train(
     sample_every: int = typer.Option(500, help="write a sample grid every N steps"),
     checkpoint_every: int = typer.Option(1000, help="write a checkpoint every N steps"),
     resume: Optional[Path] = typer.Option(None, help="continue this run directory from its last checkpoint"),
+    table: Optional[str] = typer.Option(None, help="table name, for a SQL source (sqlite:///file.db or a SQLAlchemy URL)"),
+    metadata: Optional[Path] = typer.Option(None, help="JSON file overriding the inferred column kinds (tables)"),
+    epochs: Optional[float] = typer.Option(None, help="passes over the table (table models; instead of --steps)"),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: all cores)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ):
@@ -93,7 +118,8 @@ def train(
     budget = {"steps": steps, "minutes": minutes, "seed": seed, "sample_every": sample_every,
               "checkpoint_every": checkpoint_every, "progress": not quiet, "threads": threads}
     run, summary = train_run(model, data, out=out_dir, root=root, size=size, channels=channels, limit=limit,
-                             params=params, train=budget)
+                             table=table, metadata=metadata, epochs=epochs, params=params, train=budget,
+                             on_schema=_print_schema)
     _print_summary(run, summary, "training done:")
 
 
@@ -101,30 +127,49 @@ def train(
 def sample(
     run: Path = typer.Argument(..., help="run directory"),
     n: int = typer.Option(64, "-n", help="number of samples"),
-    output: str = typer.Option(..., "--out", "-o", help="samples.npz, grid.png, or a folder for PNG files"),
-    label: Optional[str] = typer.Option(None, help="class to sample (conditional models): index or name"),
+    output: str = typer.Option(..., "--out", "-o", help="images: samples.npz, grid.png or a folder; tables: .csv/.parquet"),
+    label: Optional[str] = typer.Option(None, help="class to sample (conditional image models): index or name"),
+    where: Optional[str] = typer.Option(None, help='table rows with exactly these values: "sex=Female,income=>50K"'),
     seed: Optional[int] = typer.Option(None, help="seed for reproducible samples"),
 ):
-    """Sample images from a trained run into a .npz, a grid PNG, or a folder of PNGs."""
+    """Sample from a trained run: images into .npz / grid PNG / PNG folder, rows into .csv / .parquet."""
     from genforge.workflows import sample_to
 
-    info = sample_to(run, n, output, label=label, seed=seed)
-    out.print(f"wrote {info['n']} samples from {info['model']} ({info['kind']}, shape {info['shape']}) to {info['path']}")
+    info = sample_to(run, n, output, label=label, where=where, seed=seed)
+    what = "rows" if info["kind"] in ("csv", "parquet") else "samples"
+    out.print(f"wrote {info['n']} {what} from {info['model']} ({info['kind']}, shape {info['shape']}) to {info['path']}")
+
+
+@app.command()
+def impute(
+    run: Path = typer.Argument(..., help="run directory of a table model"),
+    table: Path = typer.Argument(..., help="table with missing cells (.csv/.parquet)"),
+    output: Path = typer.Option(..., "--out", "-o", help="completed table (.csv/.parquet)"),
+    seed: Optional[int] = typer.Option(None, help="seed for reproducible values"),
+):
+    """Fill the missing cells of a table with values the model draws given each row's other cells."""
+    from genforge.workflows import impute_to
+
+    info = impute_to(run, table, output, seed=seed)
+    out.print(f"filled {info['filled']} missing cells in {info['rows']} rows with {info['model']}; wrote {info['path']}")
 
 
 @app.command()
 def evaluate(
     run: Optional[Path] = typer.Argument(None, help="run directory (or use --samples)"),
     samples: Optional[Path] = typer.Option(None, help="generated images from any tool: .npz/.npy or a folder"),
-    real: Optional[str] = typer.Option(None, help="real images (default: the run's training data)"),
-    n: int = typer.Option(10000, "-n", "--n", help="number of images to generate and evaluate"),
+    real: Optional[str] = typer.Option(None, help="real images (default: the run's data); tables: real holdout rows"),
+    n: Optional[int] = typer.Option(None, "-n", "--n", help="images or rows to generate (default 10,000 images / "
+                                    "as many rows as the training table)"),
+    target: Optional[str] = typer.Option(None, help="tables: the column a downstream model predicts (train-on-synthetic)"),
     seed: int = typer.Option(0, help="seed for sampling, subsets and the feature network"),
     inception_weights: Optional[Path] = typer.Option(None, help="pytorch-fid Inception weights for standard FID"),
     tstr: bool = typer.Option(True, help="train-on-synthetic-test-on-real (conditional models)"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="where metrics.json and report.html go"),
     as_json: bool = typer.Option(False, "--json", help="print the metrics as one JSON object on stdout"),
 ):
-    """Evaluate generated images: FID/KID, precision/recall, classifier scores, memorisation; writes report.html."""
+    """Evaluate a run: images (FID/KID, precision/recall, memorisation, ...) or tables (SDMetrics quality,
+    train-on-synthetic, privacy); writes metrics.json and report.html."""
     import json
 
     from genforge.workflows import evaluate_run
@@ -133,11 +178,13 @@ def evaluate(
         err.print(f"[dim]{msg}[/]")
 
     result, metrics_path, report = evaluate_run(run, samples=samples, real=real, n=n, seed=seed,
-                                                inception_weights=inception_weights, tstr=tstr, out=out_dir, log=log)
+                                                inception_weights=inception_weights, tstr=tstr, target=target,
+                                                out=out_dir, log=log)
     if as_json:
         print(json.dumps(result))
         return
-    table = Table("metric", "generated", "reference (real)", "better", title=f"{result['title']} — {result['extractor']['name']}")
+    ext = result.get("extractor", {}).get("name")
+    table = Table("metric", "generated", "reference (real)", "better", title=result["title"] + (f" — {ext}" if ext else ""))
     for name, row in result["metrics"].items():
         fmt = lambda v: "—" if v is None else (str(v) if isinstance(v, int) else f"{v:.4g}")  # noqa: E731
         val = fmt(row["value"]) + (f" ± {fmt(row['std'])}" if "std" in row else "") + (f" / {row['of']}" if "of" in row else "")
@@ -145,7 +192,9 @@ def evaluate(
     out.print(table)
     out.print(f"  metrics : {metrics_path}")
     out.print(f"  report  : {report}   (open it in a browser)")
-    out.print(f"  took {result['seconds']['total']:.1f} s (features from {result['extractor']['cache'] or 'the given network'})")
+    secs = result.get("seconds", {}).get("total")
+    if secs is not None:
+        out.print(f"  took {secs:.1f} s")
 
 
 @app.command("models")

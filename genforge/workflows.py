@@ -54,7 +54,8 @@ def _source(dataset) -> str:
 def train_run(model: str, data: str, *, out: str | Path | None = None, root: str | Path = "runs",
               size: int | None = None, channels: int | None = None, limit: int | None = None,
               table: str | None = None, metadata: str | Path | None = None, epochs: float | None = None,
-              params: dict[str, Any] | None = None, train: dict[str, Any] | None = None) -> tuple[RunDir, dict]:
+              params: dict[str, Any] | None = None, train: dict[str, Any] | None = None,
+              on_schema=None) -> tuple[RunDir, dict]:
     """Train ``model`` on ``data`` (images or a table, by the model's kind) into a new run directory.
 
     Returns ``(run, summary)``. All inputs are validated (model name, hyper-parameters, budget,
@@ -72,6 +73,8 @@ def train_run(model: str, data: str, *, out: str | Path | None = None, root: str
     train = dict(train or {})
     gen.adopt_data(dataset, metadata=spec.get("metadata"), seed=train.get("seed", 0))
     if gen.modality == "table":
+        if on_schema is not None:
+            on_schema(gen.schema)
         cfg = gen.train_config(len(dataset), {**train, "epochs": epochs})
     else:
         cfg = validate(TrainConfig, train, what="training options")
@@ -127,11 +130,13 @@ def parse_label(label: str | None):
 
 
 def sample_to(run_path: str | Path, n: int, output: str | Path, *, label: str | None = None,
-              seed: int | None = None) -> dict[str, Any]:
-    """Sample ``n`` images from a run and write them to ``output``.
+              where: str | dict | None = None, seed: int | None = None) -> dict[str, Any]:
+    """Sample ``n`` images or rows from a run and write them to ``output``.
 
-    ``.npz`` -> uint8 array (and labels); ``.png`` -> one grid; a folder (no suffix, or a
-    trailing slash) -> one PNG per image. Returns a description of what was written.
+    Images: ``.npz`` -> uint8 array (and labels); ``.png`` -> one grid; a folder (no suffix, or a
+    trailing slash) -> one PNG per image. Tables: ``.csv`` or ``.parquet``, with ``where``
+    (``"sex=Female,income=>50K"`` or a dict) for rows with exactly those values. Returns a
+    description of what was written.
     """
     import genforge
     from genforge.imageio import save_grid, save_npz, save_png_folder
@@ -139,6 +144,11 @@ def sample_to(run_path: str | Path, n: int, output: str | Path, *, label: str | 
     if not isinstance(n, int) or n < 1:
         raise ConfigError(f"-n must be a positive number of samples, got {n}")
     out = Path(output)
+    if RunDir.open(run_path).read_config().get("data", {}).get("kind") == "table" or out.suffix.lower() in (
+            ".csv", ".parquet"):
+        return _sample_table(run_path, n, out, where=where, seed=seed, label=label)
+    if where:
+        raise ConfigError("--where is for table models; image models take --label")
     kind = "npz" if out.suffix.lower() == ".npz" else "grid" if out.suffix.lower() == ".png" else (
         "folder" if out.suffix == "" or str(output).endswith("/") else None)
     if kind is None:
@@ -154,6 +164,45 @@ def sample_to(run_path: str | Path, n: int, output: str | Path, *, label: str | 
     else:
         save_png_folder(x, out, None if y is None else y.numpy())
     return {"path": str(out), "kind": kind, "n": n, "shape": list(x.shape), "model": model.name}
+
+
+def _sample_table(run_path, n: int, out: Path, *, where, seed, label) -> dict[str, Any]:
+    import genforge
+    from genforge.data.tables import save_table
+    from genforge.models.table import parse_where
+
+    if label is not None:
+        raise ConfigError("--label is for image models; table models take --where column=value")
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise ConfigError(f"cannot write rows to '{out}': use a .csv or .parquet file")
+    model = genforge.load(run_path)
+    if model.modality != "table":
+        raise ConfigError(f"run '{run_path}' holds an image model; write its samples to .npz, .png or a folder")
+    cond = parse_where(where) if isinstance(where, str) else (where or {})
+    t0 = time.perf_counter()
+    df = model.sample(n, where=cond, seed=seed)
+    secs = time.perf_counter() - t0
+    save_table(df, out)
+    return {"path": str(out), "kind": out.suffix.lstrip(".").lower(), "n": n, "shape": list(df.shape),
+            "model": model.name, "seconds": round(secs, 2), "where": cond}
+
+
+def impute_to(run_path: str | Path, table: str | Path, output: str | Path, *, seed: int | None = None) -> dict:
+    """Fill the missing cells of ``table`` with a table model's draws given each row's present cells."""
+    import genforge
+    from genforge.data.tables import load_table, save_table
+
+    out = Path(output)
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise ConfigError(f"cannot write the completed table to '{out}': use a .csv or .parquet file")
+    model = genforge.load(run_path)
+    if model.modality != "table":
+        raise ConfigError(f"run '{run_path}' holds an image model; impute needs a table model")
+    df, _ = load_table(table)
+    holes = int(df.isna().to_numpy().sum())
+    done = model.impute(df, seed=seed)
+    save_table(done, out)
+    return {"path": str(out), "rows": len(df), "filled": holes - int(done.isna().to_numpy().sum()), "model": model.name}
 
 
 def _version() -> str:
@@ -175,14 +224,16 @@ def _real_sets(spec: dict[str, Any], seed: int):
 
 
 def evaluate_run(run_path: str | Path | None = None, *, samples: str | Path | None = None,
-                 real: str | Path | None = None, n: int = 10000, seed: int = 0,
-                 inception_weights: str | Path | None = None, tstr: bool = True, out: str | Path | None = None,
-                 log=None) -> tuple[dict[str, Any], Path, Path]:
-    """Evaluate a run (or a samples file) against real images; writes metrics.json and report.html.
+                 real: str | Path | None = None, n: int | None = None, seed: int = 0,
+                 inception_weights: str | Path | None = None, tstr: bool = True, target: str | None = None,
+                 out: str | Path | None = None, log=None) -> tuple[dict[str, Any], Path, Path]:
+    """Evaluate a run (or a samples file) against real data; writes metrics.json and report.html.
 
-    Returns ``(result, metrics_path, report_path)``. For a run, real data defaults to the run's
+    Returns ``(result, metrics_path, report_path)``. Images: real data defaults to the run's
     training data (its IDX test split, or a held-out 20%); ``samples`` (.npz/.npy/folder from any
-    tool) needs ``real``.
+    tool) needs ``real``; ``n`` defaults to 10,000. Tables: ``real`` is the real holdout (rows the
+    model never saw; default a seeded 20% of the training table), ``target`` the column for
+    train-on-synthetic-test-on-real, ``n`` defaults to the training table's row count.
     """
     import genforge
     from genforge import io
@@ -191,6 +242,13 @@ def evaluate_run(run_path: str | Path | None = None, *, samples: str | Path | No
 
     if (run_path is None) == (samples is None):
         raise ConfigError("evaluate needs either a run directory or --samples FILE (with --real PATH)")
+    is_table = (samples is not None and Path(samples).suffix.lower() in (".csv", ".parquet")) or (
+        run_path is not None and RunDir.open(run_path).read_config().get("data", {}).get("kind") == "table")
+    if is_table:
+        return _evaluate_table(run_path, samples=samples, real=real, n=n, seed=seed, target=target, out=out, log=log)
+    if target is not None:
+        raise ConfigError("--target is for table models (the column a downstream model predicts)")
+    n = 10000 if n is None else n
     if not isinstance(n, int) or n < 2:
         raise ConfigError(f"--n must be at least 2 generated images, got {n}")
     model, fake_labels, metrics_log, title = None, None, None, ""
@@ -207,7 +265,7 @@ def evaluate_run(run_path: str | Path | None = None, *, samples: str | Path | No
         fake_labels = model.resolve_labels(n, None)
         metrics_log = run.read_metrics()
         out_dir = Path(out) if out else run.path
-        title = f"{model.name} — {run.path.name}"
+        title = f"{model.name} — {run.path}"
     else:
         if real is None:
             raise ConfigError("--samples needs --real PATH: the real images to compare them with")
@@ -229,4 +287,43 @@ def evaluate_run(run_path: str | Path | None = None, *, samples: str | Path | No
     io.write_json(metrics_path, result)
     report = write_images_report(out_dir / "report.html", result, fake, real_train.x, title=title,
                                  fake_labels=fake_labels, training_metrics=metrics_log)
+    return result, metrics_path, report
+
+
+def _evaluate_table(run_path, *, samples, real, n, seed, target, out, log) -> tuple[dict[str, Any], Path, Path]:
+    import genforge
+    from genforge import io
+    from genforge.data.tables import load_table
+    from genforge.metrics.table_report import write_table_report
+    from genforge.metrics.tables import evaluate_table, sdv_metadata_from_schema
+
+    metadata = None
+    if run_path is not None:
+        run = RunDir.open(run_path)
+        model = genforge.load(run.path)
+        real_train = load_data(run.read_config()["data"])
+        holdout = load_table(real)[0] if real is not None else None
+        n = len(real_train) if n is None else n
+        if not isinstance(n, int) or n < 2:
+            raise ConfigError(f"--n must be at least 2 rows, got {n}")
+        if log:
+            log(f"sampling {n} rows from {model.name}")
+        synthetic = model.sample(n, seed=seed)
+        metadata = sdv_metadata_from_schema(model.schema)
+        out_dir, title = Path(out) if out else run.path, f"{model.name} — {run.path.name}"
+    else:
+        if real is None:
+            raise ConfigError("--samples needs --real PATH: the real table to compare it with")
+        synthetic, _ = load_table(samples)
+        real_train, holdout = load_table(real)[0], None
+        if n is not None:
+            synthetic = synthetic.head(n)
+        out_dir, title = Path(out) if out else Path(samples).resolve().parent, Path(samples).name
+    result = evaluate_table(real_train, synthetic, holdout=holdout, target=target, metadata=metadata, seed=seed,
+                            log=log)
+    result["title"] = title
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics_path = out_dir / "metrics.json"
+    io.write_json(metrics_path, result)
+    report = write_table_report(out_dir / "report.html", result, real_train, synthetic, title=title, metadata=metadata)
     return result, metrics_path, report

@@ -89,7 +89,7 @@ def write_images_report(path: str | Path, result: dict, fake: torch.Tensor, trai
     from genforge import __version__
     from genforge.imageio import to_uint8
 
-    images: dict[str, Any] = {"grid": _grid(fake[:64])}
+    images: dict[str, Any] = {"grid": _grid(fake[:64], cell=64)}
     if fake_labels is not None:
         rows = []
         for c in sorted(set(fake_labels.tolist())):

@@ -40,20 +40,15 @@ class CopulaConfig(ModelConfig):
     gibbs_sweeps: int = Field(8, ge=1, description="Gibbs sweeps for conditions on categories")
 
 
-def _numeric_values(series: pd.Series, kind: str) -> np.ndarray:
-    if kind == "datetime":
-        from genforge.data.table_transform import datetime_to_seconds
-
-        return datetime_to_seconds(series)
-    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
-
-
 @register
 class GaussianCopula(TableGenerator):
     name = "gaussian-copula"
     description = "Gaussian copula over empirical marginals: fast baseline, exact conditional sampling"
     Config: ClassVar = CopulaConfig
     numeric_where = True
+
+    def transformer_options(self):
+        return {"modes": False}  # the copula needs the output rules, not the neural encoding
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -81,7 +76,7 @@ class GaussianCopula(TableGenerator):
         self.vars, scores = [], []
         for col in self.schema.columns:
             if col.kind in NUMERIC:
-                v = _numeric_values(df[col.name], col.kind)
+                v = self.transformer.numbers(col.name, df[col.name])
                 present = ~np.isnan(v)
                 if (~present).any():
                     share = float((~present).mean())
@@ -183,8 +178,6 @@ class GaussianCopula(TableGenerator):
         return z
 
     def _decode(self, z: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-        from genforge.data.table_transform import finalize_columns
-
         u = stats.norm.cdf(z)
         values: dict[str, np.ndarray] = {}
         missing: dict[str, np.ndarray] = {}
@@ -201,7 +194,7 @@ class GaussianCopula(TableGenerator):
                 values[var["column"]] = cats[k]
         for col, miss in missing.items():
             values[col] = np.where(miss, np.nan, values[col])
-        return finalize_columns(values, self.schema, len(z), rng)
+        return self.transformer.decode_values(values, len(z), rng)
 
     def sample_frame(self, n, cond, rng, gen):
         m = len(self.vars)
@@ -223,7 +216,7 @@ class GaussianCopula(TableGenerator):
                     lo[r, i], hi[r, i] = self._bounds(i, bool(pd.isna(value)))
                 elif pd.notna(value):
                     if var["type"] == "numeric":
-                        value = _numeric_values(pd.Series([value]), kind)[0]
+                        value = self.transformer.numbers(var["column"], pd.Series([value]))[0]
                     elif not any(c == value or str(c) == str(value) for c in var["categories"]):
                         continue  # never seen: leave it free
                     lo[r, i], hi[r, i] = self._bounds(i, value)

@@ -148,6 +148,7 @@ class TableGenerator(Generator):
         if not self.is_fitted:
             raise ConfigError(f"model '{self.name}' is not trained yet; call fit() or load a trained run")
         cond = self.normalise_where(where)
+        self.transformer.reset_ids()  # the same seed gives the same table, ids included
         rng = np.random.default_rng(seed)
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         df = self.sample_frame(n, cond, rng, gen)
