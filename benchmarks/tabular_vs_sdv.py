@@ -30,21 +30,32 @@ warnings.filterwarnings("ignore")
 
 
 def sdv_synth(kind: str, df: pd.DataFrame, epochs: int):
+    """An SDV synthesizer for ``df`` (SDV 1.x and 2.x metadata APIs)."""
+    from sdv.metadata import Metadata
     from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer, TVAESynthesizer
 
-    try:
-        from sdv.metadata import Metadata
-
+    if hasattr(Metadata, "detect_from_dataframe"):
         metadata = Metadata.detect_from_dataframe(df, table_name="adult")
-    except ImportError:  # older SDV
-        from sdv.metadata import SingleTableMetadata
-
-        metadata = SingleTableMetadata()
-        metadata.detect_from_dataframe(df)
+    else:
+        metadata = Metadata.detect_from_dataframes({"adult": df})
     if kind == "gaussian-copula":
         return GaussianCopulaSynthesizer(metadata)
     cls = CTGANSynthesizer if kind == "ctgan" else TVAESynthesizer
     return cls(metadata, epochs=epochs, verbose=False)
+
+
+def sdv_fit(model, df: pd.DataFrame) -> None:
+    try:
+        model.fit(df)
+    except Exception as err:  # SDV 2.x wants {"table": df}
+        if "dictionary" not in str(err):
+            raise
+        model.fit({"adult": df})
+
+
+def sdv_sample(model, n: int) -> pd.DataFrame:
+    out = model.sample(num_rows=n)
+    return out["adult"] if isinstance(out, dict) else out
 
 
 def run_one(lib: str, kind: str, train: pd.DataFrame, test: pd.DataFrame, epochs: int, seed: int) -> dict:
@@ -52,10 +63,10 @@ def run_one(lib: str, kind: str, train: pd.DataFrame, test: pd.DataFrame, epochs
     t0 = time.perf_counter()
     if lib == "sdv":
         model = sdv_synth(kind, train, epochs)
-        model.fit(train)
+        sdv_fit(model, train)
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        synth = model.sample(num_rows=len(train))
+        synth = sdv_sample(model, len(train))
     else:
         model = genforge.create(kind)
         model.fit(train, epochs=None if kind == "gaussian-copula" else epochs, seed=seed)

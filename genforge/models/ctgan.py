@@ -161,7 +161,7 @@ class CTGAN(NeuralTableGenerator):
         else:
             cond = self.cond.sample_original(n, gen)
         raw, _ = self._fake(cond, gen)
-        return activate(raw, self.transformer.spans, hard=True)
+        return activate(raw, self.transformer.spans, hard=True, gen=gen)
 
 
 def adam_wd(params, lr: float, weight_decay: float):

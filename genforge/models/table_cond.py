@@ -65,7 +65,8 @@ class CondSpec:
 
     def sample_training(self, batch: int, gen: torch.Generator, p_extra: float) -> tuple[torch.Tensor, torch.Tensor]:
         """``(row indices, cond vectors)``: a column uniformly, a category by log-frequency, a real row
-        with that category; the row's other columns join the condition with probability ``p_extra``."""
+        with that category; for half the rows, the row's other columns join the condition with
+        probability ``p_extra``."""
         nb = len(self.blocks)
         b = torch.randint(nb, (batch,), generator=gen)
         cum = self.log_freq.cumsum(1)[b]
@@ -73,7 +74,10 @@ class CondSpec:
         c = torch.minimum(c, self.last_nonzero[b])  # guards against rounding past the last category
         pick = (torch.rand(batch, generator=gen) * self.lens[b, c]).long()
         rows = self.rows_flat[self.starts[b, c] + pick]
-        mask = torch.rand(batch, nb, generator=gen) < p_extra
+        # half the rows keep CTGAN's single-column condition (what unconditional sampling uses),
+        # the other half add the row's other columns with probability p_extra (joint conditions)
+        joint = torch.rand(batch, 1, generator=gen) < 0.5
+        mask = (torch.rand(batch, nb, generator=gen) < p_extra) & joint
         mask[torch.arange(batch), b] = True
         return rows, self.vectors(self.row_cats[rows], mask)
 
@@ -125,14 +129,20 @@ class CondSpec:
 
 def activate(raw: torch.Tensor, spans, tau: float = 0.2, hard: bool = False,
              gen: torch.Generator | None = None) -> torch.Tensor:
-    """Apply the output activations: tanh on scalar spans, (Gumbel-)softmax on one-hot spans."""
+    """Apply the output activations: tanh on scalar spans, Gumbel-softmax on one-hot spans.
+
+    ``hard=True`` (sampling) returns one-hot draws ``argmax(logits + Gumbel noise)``: the category
+    distribution the generator was trained to produce. A plain argmax of the logits would give
+    only each row's most likely category and collapse minority values onto the majority.
+    """
     outs = []
     for sp in spans:
         block = raw[:, sp.start:sp.end]
         if sp.kind == "scalar":
             outs.append(torch.tanh(block))
         elif hard:
-            outs.append(F.one_hot(block.argmax(1), sp.end - sp.start).to(raw.dtype))
+            g = -torch.empty_like(block).exponential_(generator=gen).log()
+            outs.append(F.one_hot((block + g).argmax(1), sp.end - sp.start).to(raw.dtype))
         else:
             g = -torch.empty_like(block).exponential_(generator=gen).log() if gen is not None else None
             outs.append(F.softmax((block + g) / tau, dim=1) if g is not None else F.gumbel_softmax(block, tau=tau))

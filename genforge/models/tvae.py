@@ -2,8 +2,8 @@
 
 Encoder and decoder are small MLPs over the transformer's matrix; numbers get a Gaussian
 likelihood with a learned scale per value column, categories a softmax. genforge trains it
-with a partial conditional vector (each categorical column of the row given with probability
-``p_cond``), so the same model samples unconditionally (empty condition) or for any
+with a partial conditional vector (half the rows unconditioned, the other half with each
+categorical column of the row given with probability ``p_cond``), so the same model samples unconditionally (empty condition) or for any
 combination of ``where`` values.
 """
 
@@ -81,7 +81,9 @@ class TVAE(NeuralTableGenerator):
     def _cond(self, x: torch.Tensor) -> torch.Tensor:
         if not self.cond.blocks:
             return x.new_zeros(len(x), 0)
-        mask = torch.rand(len(x), len(self.cond.blocks)) < self.config.p_cond
+        # half the rows train unconditionally (how plain sampling runs), half with a random subset of
+        # their own categories as the condition (how where= sampling runs)
+        mask = (torch.rand(len(x), len(self.cond.blocks)) < self.config.p_cond) & (torch.rand(len(x), 1) < 0.5)
         return self.cond.vectors(self.cond.cats_of(x), mask)
 
     def train_step(self, x, y):
@@ -120,6 +122,7 @@ class TVAE(NeuralTableGenerator):
             if sp.kind == "scalar":
                 noise = torch.randn(block.shape, generator=gen) * dec.sigma[sp.start:sp.end]
                 res[:, sp.start:sp.end] = (torch.tanh(block) + noise).clamp(-1, 1)
-            else:
-                res[:, sp.start:sp.end] = F.one_hot(block.argmax(1), sp.end - sp.start).to(out.dtype)
+            else:  # draw from p(x|z), not its mode: argmax collapses minority categories onto the majority
+                pick = torch.multinomial(F.softmax(block, dim=1), 1, generator=gen).squeeze(1)
+                res[:, sp.start:sp.end] = F.one_hot(pick, sp.end - sp.start).to(out.dtype)
         return res
