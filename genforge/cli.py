@@ -97,6 +97,7 @@ def train(
     table: Optional[str] = typer.Option(None, help="table name, for a SQL source (sqlite:///file.db or a SQLAlchemy URL)"),
     metadata: Optional[Path] = typer.Option(None, help="JSON file overriding the inferred column kinds (tables)"),
     epochs: Optional[float] = typer.Option(None, help="passes over the table (table models; instead of --steps)"),
+    encoding: Optional[str] = typer.Option(None, help="text encoding of a .csv/.tsv table (default utf-8), e.g. latin-1"),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: all cores)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ):
@@ -119,7 +120,7 @@ def train(
               "checkpoint_every": checkpoint_every, "progress": not quiet, "threads": threads}
     run, summary = train_run(model, data, out=out_dir, root=root, size=size, channels=channels, limit=limit,
                              table=table, metadata=metadata, epochs=epochs, params=params, train=budget,
-                             on_schema=_print_schema)
+                             on_schema=_print_schema, encoding=encoding)
     _print_summary(run, summary, "training done:")
 
 
@@ -146,11 +147,12 @@ def impute(
     table: Path = typer.Argument(..., help="table with missing cells (.csv/.parquet)"),
     output: Path = typer.Option(..., "--out", "-o", help="completed table (.csv/.parquet)"),
     seed: Optional[int] = typer.Option(None, help="seed for reproducible values"),
+    encoding: Optional[str] = typer.Option(None, help="text encoding of a .csv/.tsv table (default utf-8), e.g. latin-1"),
 ):
     """Fill the missing cells of a table with values the model draws given each row's other cells."""
     from genforge.workflows import impute_to
 
-    info = impute_to(run, table, output, seed=seed)
+    info = impute_to(run, table, output, seed=seed, encoding=encoding)
     out.print(f"filled {info['filled']} missing cells in {info['rows']} rows with {info['model']}; wrote {info['path']}")
 
 

@@ -26,7 +26,8 @@ def _data_spec(data: str, modality: str, **options) -> dict[str, Any]:
         spec.update(size=options.get("size"), channels=options.get("channels"), split="train")
     else:
         meta = options.get("metadata")
-        spec.update(table=options.get("table"), metadata=str(Path(meta).resolve()) if meta else None)
+        spec.update(table=options.get("table"), metadata=str(Path(meta).resolve()) if meta else None,
+                    encoding=options.get("encoding"))
     spec["limit"] = options.get("limit")
     return spec
 
@@ -36,7 +37,7 @@ def load_data(spec: dict[str, Any]):
     if spec.get("kind", "image") == "table":
         from genforge.data.tables import load_table
 
-        df, source = load_table(spec["path"], table=spec.get("table"))
+        df, source = load_table(spec["path"], table=spec.get("table"), encoding=spec.get("encoding") or "utf-8")
         if spec.get("limit"):
             df = df.head(int(spec["limit"])).reset_index(drop=True)
         df.attrs["source"] = source
@@ -55,7 +56,7 @@ def train_run(model: str, data: str, *, out: str | Path | None = None, root: str
               size: int | None = None, channels: int | None = None, limit: int | None = None,
               table: str | None = None, metadata: str | Path | None = None, epochs: float | None = None,
               params: dict[str, Any] | None = None, train: dict[str, Any] | None = None,
-              on_schema=None) -> tuple[RunDir, dict]:
+              on_schema=None, encoding: str | None = None) -> tuple[RunDir, dict]:
     """Train ``model`` on ``data`` (images or a table, by the model's kind) into a new run directory.
 
     Returns ``(run, summary)``. All inputs are validated (model name, hyper-parameters, budget,
@@ -64,11 +65,12 @@ def train_run(model: str, data: str, *, out: str | Path | None = None, root: str
     from genforge.registry import create
 
     gen = create(model, **(params or {}))
-    if gen.modality == "image" and (table or metadata or epochs):
-        raise ConfigError(f"--table, --metadata and --epochs are for table models; '{model}' learns images")
+    if gen.modality == "image" and (table or metadata or epochs or encoding):
+        raise ConfigError(f"--table, --metadata, --epochs and --encoding are for table models; '{model}' learns images")
     if gen.modality == "table" and (size or channels):
         raise ConfigError(f"--size and --channels are for image models; '{model}' learns tables")
-    spec = _data_spec(data, gen.modality, size=size, channels=channels, limit=limit, table=table, metadata=metadata)
+    spec = _data_spec(data, gen.modality, size=size, channels=channels, limit=limit, table=table, metadata=metadata,
+                      encoding=encoding)
     dataset = load_data(spec)
     train = dict(train or {})
     gen.adopt_data(dataset, metadata=spec.get("metadata"), seed=train.get("seed", 0))
@@ -187,7 +189,8 @@ def _sample_table(run_path, n: int, out: Path, *, where, seed, label) -> dict[st
             "model": model.name, "seconds": round(secs, 2), "where": cond}
 
 
-def impute_to(run_path: str | Path, table: str | Path, output: str | Path, *, seed: int | None = None) -> dict:
+def impute_to(run_path: str | Path, table: str | Path, output: str | Path, *, seed: int | None = None,
+              encoding: str | None = None) -> dict:
     """Fill the missing cells of ``table`` with a table model's draws given each row's present cells."""
     import genforge
     from genforge.data.tables import load_table, save_table
@@ -198,7 +201,7 @@ def impute_to(run_path: str | Path, table: str | Path, output: str | Path, *, se
     model = genforge.load(run_path)
     if model.modality != "table":
         raise ConfigError(f"run '{run_path}' holds an image model; impute needs a table model")
-    df, _ = load_table(table)
+    df, _ = load_table(table, encoding=encoding or "utf-8")
     holes = int(df.isna().to_numpy().sum())
     done = model.impute(df, seed=seed)
     save_table(done, out)

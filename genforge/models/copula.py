@@ -212,8 +212,8 @@ class GaussianCopula(TableGenerator):
             col = rows[var["column"]]
             kind = self.schema[var["column"]].kind
             for r, value in enumerate(col):
-                if var["type"] == "missing":
-                    lo[r, i], hi[r, i] = self._bounds(i, bool(pd.isna(value)))
+                if var["type"] == "missing":  # a hole is filled with a value: draw it as present
+                    lo[r, i], hi[r, i] = self._bounds(i, False)
                 elif pd.notna(value):
                     if var["type"] == "numeric":
                         value = self.transformer.numbers(var["column"], pd.Series([value]))[0]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import nn
 
 from genforge.config import ModelConfig
@@ -40,6 +40,14 @@ class CTGANConfig(ModelConfig):
     p_extra: float = Field(0.3, ge=0, le=1, description="chance each other column joins the training condition")
     max_modes: int = Field(10, gt=0, description="Gaussian modes per numeric column")
     max_categories: int = Field(100, gt=1, description="categories kept per column (rarer ones pooled)")
+
+    @field_validator("pac")
+    @classmethod
+    def _pac_fits_a_batch(cls, pac: int, info):
+        batch = info.data.get("batch_size")
+        if batch is not None and pac > batch:
+            raise ValueError(f"pac must not exceed batch_size ({batch})")
+        return pac
 
 
 class Residual(nn.Module):
@@ -89,6 +97,15 @@ class CTGAN(NeuralTableGenerator):
     def transformer_options(self):
         return {"max_modes": self.config.max_modes, "max_categories": self.config.max_categories}
 
+    def prepare(self, df, metadata=None, seed: int = 0) -> None:
+        super().prepare(df, metadata, seed)
+        self._check_rows(len(df))  # before a run directory is made, not at the first batch
+
+    def _check_rows(self, n: int) -> None:
+        if n < self.config.pac:
+            raise DataError(f"ctgan needs at least pac={self.config.pac} rows; the table has {n} "
+                            f"(or set pac lower: --set pac=1)")
+
     def make_networks(self):
         c, t = self.config, self.transformer
         self.cond = CondSpec(t)
@@ -103,9 +120,7 @@ class CTGAN(NeuralTableGenerator):
 
     def next_batch(self, data, batch_size: int, gen: torch.Generator):
         """Training-by-sampling: rows chosen through the conditional vector (see :class:`CondSpec`)."""
-        if len(data.x) < self.config.pac:
-            raise DataError(f"ctgan needs at least pac={self.config.pac} rows; the table has {len(data.x)} "
-                            f"(or set pac lower: --set pac=1)")
+        self._check_rows(len(data.x))
         if self.cond.blocks and not hasattr(self.cond, "rows_flat"):
             self.on_data(data)
         batch_size -= batch_size % self.config.pac

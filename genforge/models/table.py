@@ -61,6 +61,10 @@ class TableGenerator(Generator):
             raise DataError(f"model '{self.name}' learns from a pandas DataFrame (or a table path); got {type(df).__name__}")
         if len(df) < 2:
             raise DataError(f"the table has {len(df)} row(s); at least 2 are needed to learn anything")
+        dups = list(dict.fromkeys(df.columns[df.columns.duplicated()]))
+        if dups:
+            raise DataError(f"the table has duplicate column names ({', '.join(map(repr, dups))}); "
+                            f"rename them so every column has its own name")
         self.schema = infer_schema(df, metadata)
         self.transformer = TableTransformer(self.schema, **self.transformer_options(), seed=seed).fit(df)
         if isinstance(self, NeuralGenerator):
@@ -81,15 +85,26 @@ class TableGenerator(Generator):
             if c.kind in CONDITIONABLE:
                 cats = list(c.categories or [])
                 match = [v for v in cats if str(v) == str(value) or v == value]
+                if not match and c.kind == "boolean":  # true/false/1/0/yes/no in any case
+                    from genforge.data.table_transform import _match_label
+
+                    i = _match_label(cats, value, boolean=True)
+                    match = [] if i is None else [cats[i]]
                 if not match:
                     shown = ", ".join(map(str, cats[:8])) + (" ..." if len(cats) > 8 else "")
                     raise ConfigError(f"--where {col}={value}: '{value}' never appears in column '{col}'; seen: {shown}")
                 out[col] = match[0]
             elif c.kind in ("continuous", "integer") and self.numeric_where:
                 try:
-                    out[col] = float(value)
+                    number = float(value)
                 except (TypeError, ValueError):
                     raise ConfigError(f"--where {col}={value}: column '{col}' is numeric; give a number") from None
+                if not (c.min is None or c.min <= number <= c.max):
+                    raise ConfigError(f"--where {col}={value}: outside the range seen in column '{col}' "
+                                      f"({c.min:g} to {c.max:g}); pick a value inside it")
+                if c.kind == "integer" and number != round(number):
+                    raise ConfigError(f"--where {col}={value}: column '{col}' holds whole numbers; give one")
+                out[col] = number
             else:
                 kinds = "categorical/boolean" + (" or numeric" if self.numeric_where else "")
                 raise ConfigError(f"--where {col}=...: model '{self.name}' can condition on {kinds} columns, and "
@@ -184,6 +199,7 @@ class TableGenerator(Generator):
                 if out[col].dtype != filled[col].dtype:
                     out[col] = out[col].astype(filled[col].dtype) if df[col].isna().all() else out[col].astype(object)
                 out.iloc[rows[mask], j] = vals
+                out[col] = _settle_dtype(out[col], filled[col].dtype)
         return out
 
     def impute_rows(self, rows: pd.DataFrame, rng: np.random.Generator, gen: torch.Generator) -> pd.DataFrame:
@@ -198,18 +214,24 @@ class TableGenerator(Generator):
             for c, v in cond.items():
                 cand[c] = v
             num = [c for c in rows.columns if pd.notna(row[c]) and self.schema[c].kind in ("continuous", "integer")]
+            # candidates that leave a hole of the row empty come last (the model may draw "missing")
+            d = sum((cand[c].isna().astype(float) * 1e6 for c in rows.columns
+                     if pd.isna(row[c]) and self.schema[c].kind != "text"), pd.Series(0.0, index=cand.index))
             if num:
                 span = [(self.schema[c].max or 1) - (self.schema[c].min or 0) or 1 for c in num]
-                d = sum(((pd.to_numeric(cand[c], errors="coerce").fillna(0) - float(row[c])) / s) ** 2
-                        for c, s in zip(num, span))
-                best = int(np.argmin(d.to_numpy()))
-            else:
-                best = 0
+                d = d + sum(((pd.to_numeric(cand[c], errors="coerce").fillna(0) - float(row[c])) / s) ** 2
+                            for c, s in zip(num, span))
+            best = int(np.argmin(d.to_numpy()))
             out.append(cand.iloc[[best]])
         return pd.concat(out, ignore_index=True)
 
     def _seen(self, col: str, value) -> bool:
-        return any(str(v) == str(value) for v in (self.schema[col].categories or []))
+        """Whether the model can condition on ``col == value`` (seen, and not pooled into ``__other__``)."""
+        try:
+            self.transformer.encode_condition(col, value)
+        except ConfigError:
+            return False
+        return True
 
     def _check_columns(self, df: pd.DataFrame) -> None:
         if self.schema is None:
@@ -230,6 +252,20 @@ class TableGenerator(Generator):
 
         self.schema = Schema.from_dict(meta["schema"])
         self.transformer = TableTransformer.from_state(meta["transformer"])
+
+
+def _settle_dtype(s: pd.Series, dtype) -> pd.Series:
+    """A filled column back in the model's ``dtype`` when that loses nothing (a float column of whole
+    numbers read with blanks becomes int again), else the type pandas infers (never mixed objects)."""
+    s = s.infer_objects()
+    if s.dtype != dtype and s.notna().all():
+        try:
+            cast = s.astype(dtype)
+            if bool((cast == s).all()):
+                return cast
+        except (TypeError, ValueError):
+            pass
+    return s
 
 
 class NeuralTableGenerator(TableGenerator, NeuralGenerator):

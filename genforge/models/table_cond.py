@@ -135,15 +135,13 @@ def activate(raw: torch.Tensor, spans, tau: float = 0.2, hard: bool = False,
     distribution the generator was trained to produce. A plain argmax of the logits would give
     only each row's most likely category and collapse minority values onto the majority.
     """
+    noisy = raw - torch.empty_like(raw).exponential_(generator=gen).log()  # Gumbel noise, one draw for all blocks
     outs = []
     for sp in spans:
-        block = raw[:, sp.start:sp.end]
         if sp.kind == "scalar":
-            outs.append(torch.tanh(block))
+            outs.append(torch.tanh(raw[:, sp.start:sp.end]))
         elif hard:
-            g = -torch.empty_like(block).exponential_(generator=gen).log()
-            outs.append(F.one_hot((block + g).argmax(1), sp.end - sp.start).to(raw.dtype))
+            outs.append(F.one_hot(noisy[:, sp.start:sp.end].argmax(1), sp.end - sp.start).to(raw.dtype))
         else:
-            g = -torch.empty_like(block).exponential_(generator=gen).log() if gen is not None else None
-            outs.append(F.softmax((block + g) / tau, dim=1) if g is not None else F.gumbel_softmax(block, tau=tau))
+            outs.append(F.softmax(noisy[:, sp.start:sp.end] / tau, dim=1))
     return torch.cat(outs, dim=1)
