@@ -25,7 +25,8 @@ err = Console(stderr=True)
 def _print_summary(run, summary: dict, title: str) -> None:
     losses = "  ".join(f"{k} {v:.4f}" for k, v in summary["losses"].items()) or "—"
     table = (run.path / "schema.json").exists()
-    out.print(f"\n[bold green]{title}[/] {summary['step']} steps in {summary['elapsed']:.1f} s")
+    trained = f"{summary['step']} steps" if summary["step"] > 1 else "fitted"
+    out.print(f"\n[bold green]{title}[/] {trained} in {summary['elapsed']:.1f} s")
     out.print(f"  run directory : {run.path}")
     if table:
         out.print(f"  schema        : {run.path / 'schema.json'}  (edit a copy and pass --metadata to override kinds)")

@@ -7,8 +7,8 @@ Every column gets one *kind*, inferred from its values (first matching rule wins
    ``true``/``false`` (any case); or integers that are all 0/1 in a column whose name looks
    boolean (``is_*``, ``has_*``, ``*_flag``...). ``yes``/``no`` stays categorical.
 3. **datetime**: a datetime dtype; or strings of which >= 95% of a sample parse with one of the
-   common formats in ``DATE_FORMATS`` (the best format is kept). If the whole column then has a
-   value that does not parse -> DataError naming it.
+   common formats in :data:`~genforge.data.dates.DATE_FORMATS` (the best format is kept). If the
+   whole column then has a value that does not parse -> DataError naming it.
 4. **numbers** (numeric dtype): an integer-named column (``id``, ``*_id``, ``userId``) with >= 95%
    unique integers -> **id** (``int``); all values integral -> **integer** (even with few
    distinct values: the models handle them); otherwise **continuous** (decimals kept, max 6).
@@ -39,18 +39,17 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
+from genforge.data.dates import DATE_FORMATS, best_date_format, parse_datetimes, to_epoch_seconds
 from genforge.errors import ConfigError, DataError
 from genforge.io import write_json
+
+# DATE_FORMATS, parse_datetimes and to_epoch_seconds live in genforge.data.dates and are re-exported here
+__all__ = ["DATE_FORMATS", "KINDS", "Column", "Kind", "Schema", "count_decimals", "infer_schema", "parse_datetimes",
+           "to_epoch_seconds", "to_jsonable"]
 
 Kind = Literal["continuous", "integer", "categorical", "boolean", "datetime", "id", "text"]
 KINDS: tuple[str, ...] = get_args(Kind)
 
-DATE_FORMATS = (
-    "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
-    "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%SZ", "%Y/%m/%d",
-    "%d/%m/%Y", "%m/%d/%Y", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M:%S",
-    "%m/%d/%Y %H:%M:%S", "%d.%m.%Y", "%d-%m-%Y", "%d %b %Y", "%b %d, %Y", "%d %B %Y", "%B %d, %Y",
-)
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _CODE = re.compile(r"^(\D*?)(\d+)$")
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
@@ -254,7 +253,7 @@ def _guess_kind(name: str, s: pd.Series, values: pd.Series) -> tuple[str, str]:
         raise DataError(f"column '{name}' is mostly numbers but {len(bad)} value(s) are not (e.g. "
                         f"{', '.join(repr(v) for v in bad.unique()[:3])}); clean them or set its kind "
                         f"to categorical in a metadata file")
-    fmt, parsed = _best_date_format(text)
+    fmt, parsed = best_date_format(text)
     if fmt is not None and parsed >= 0.95:
         return "datetime", f"{100 * parsed:.0f}% of sampled values are dates in format {fmt}"
     unique = nunique / n
@@ -326,53 +325,10 @@ def count_decimals(values: np.ndarray, cap: int = 6) -> int:
     return cap
 
 
-def _best_date_format(text: pd.Series) -> tuple[str | None, float]:
-    """The format that parses the largest share of a sample of ``text``, and that share."""
-    sample = text.drop_duplicates().iloc[:500].str.strip()
-    if not sample.str.match(r"^\s*\d{1,4}[-/. ]|^[A-Za-z]{3,9} \d").mean() >= 0.5:
-        return None, 0.0
-    best, best_share = None, 0.0
-    for fmt in DATE_FORMATS:
-        share = float(pd.to_datetime(sample, format=fmt, errors="coerce").notna().mean())
-        if share > best_share:
-            best, best_share = fmt, share
-        if share == 1.0:
-            break
-    return best, best_share
-
-
-def to_epoch_seconds(dt: pd.Series) -> np.ndarray:
-    """Datetimes (naive = UTC) as float epoch seconds; NaT becomes NaN."""
-    if isinstance(dt.dtype, pd.DatetimeTZDtype):
-        dt = dt.dt.tz_convert("UTC").dt.tz_localize(None)
-    out = (dt - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1)
-    return out.to_numpy(dtype=float, na_value=np.nan)
-
-
-def parse_datetimes(name: str, s: pd.Series, fmt: str | None) -> np.ndarray:
-    """A column of dates (datetime dtype, or strings in ``fmt``) as epoch seconds (NaN = missing).
-
-    A non-missing value that does not parse raises DataError naming the column and the value.
-    """
-    if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(s.dtype):
-        return to_epoch_seconds(s)
-    if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
-        raise DataError(f"column '{name}' holds numbers, not dates; set its kind to integer or "
-                        f"continuous, or store the dates as text like 2024-01-31")
-    parsed = pd.to_datetime(s.astype(str).str.strip().where(s.notna()), format=fmt, errors="coerce")
-    bad = s.notna() & parsed.isna()
-    if bad.any():
-        example = s[bad].iloc[0]
-        raise DataError(f"column '{name}' has {int(bad.sum())} value(s) that are not dates in format "
-                        f"{fmt or 'auto'} (e.g. {example!r}); fix them, set 'datetime_format' in the "
-                        f"metadata file, or set its kind to categorical")
-    return to_epoch_seconds(parsed)
-
-
 def _datetimes(name: str, s: pd.Series, values: pd.Series, fmt: str | None) -> tuple[np.ndarray, str | None]:
     is_dt = isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(s.dtype)
     if not is_dt and fmt is None and not pd.api.types.is_numeric_dtype(s.dtype):
-        fmt, share = _best_date_format(values.astype(str))
+        fmt, share = best_date_format(values.astype(str))
         if fmt is None or share == 0.0:
             raise DataError(f"column '{name}' is declared datetime but values like {values.iloc[0]!r} "
                             f"are not dates in a known format; set 'datetime_format' (e.g. \"%d/%m/%Y\") "

@@ -25,28 +25,24 @@ a valid table. Per column kind:
 Fidelity by construction: :meth:`inverse_transform` of *any* matrix yields integers that
 are integral, numbers within the [min, max] seen and rounded to the decimals seen, only
 categories seen, dates in the original format, and the input's column order and dtypes.
+The per-column helpers that fit modes and apply these rules are in :mod:`~genforge.data.table_columns`.
 """
 
 from __future__ import annotations
 
-import uuid
-import warnings
 from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from genforge.data.schema import Column, Schema, parse_datetimes, to_jsonable
+from genforge.data.dates import parse_datetimes
+from genforge.data.schema import Column, Schema, to_jsonable
+from genforge.data.table_columns import (MISSING, OTHER, fit_modes, make_ids, match_label, restore, restore_numeric,
+                                         time_step)
 from genforge.errors import ConfigError, DataError
 
-OTHER, MISSING = "__other__", "__missing__"
-POINT_MASS_SHARE = 0.05
-MIN_MODE_WEIGHT = 0.005
-FIT_SAMPLE = 20_000
 TEXT_SAMPLE = 10_000
-_TRUTHY, _FALSY = ("true", "1", "yes", "y", "t"), ("false", "0", "no", "n", "f")
-_TIME_DIRECTIVES = ("%H", "%I", "%M", "%S", "%f", "%p", "%X", "%c", "%T")
 
 
 @dataclass
@@ -157,21 +153,21 @@ class TableTransformer:
             col = self.schema[st["name"]]
             enc = st["enc"]
             if enc == "numeric":
-                out[col.name] = _restore_numeric(col, st, np.asarray(raw[col.name], dtype=float))
+                out[col.name] = restore_numeric(col, st, np.asarray(raw[col.name], dtype=float))
             elif enc == "category":
                 values = np.asarray(raw[col.name], dtype=object)
                 dtype = ("boolean" if pd.isna(values).any() else "bool") if col.dtype == "bool" else col.dtype
-                out[col.name] = _restore(values, dtype)
+                out[col.name] = restore(values, dtype)
             elif enc == "id":
                 first = st["next"] + self._issued.get(col.name, 0)
                 self._issued[col.name] = self._issued.get(col.name, 0) + n
-                out[col.name] = _restore(_make_ids(st["pattern"], first, n, rng), col.dtype)
+                out[col.name] = restore(make_ids(st["pattern"], first, n, rng), col.dtype)
             elif enc == "text":
                 values = np.array(st["values"], dtype=object)[rng.integers(len(st["values"]), size=n)]
                 values[rng.random(n) < st["missing_rate"]] = np.nan
-                out[col.name] = _restore(values, col.dtype)
+                out[col.name] = restore(values, col.dtype)
             else:  # entirely empty
-                out[col.name] = _restore(np.full(n, np.nan, dtype=object), col.dtype)
+                out[col.name] = restore(np.full(n, np.nan, dtype=object), col.dtype)
         return pd.DataFrame(out, columns=self.schema.names())
 
     def discrete_blocks(self) -> list[tuple[str, int, int, list]]:
@@ -190,7 +186,7 @@ class TableTransformer:
         st = self._state(column)
         if value is None or (isinstance(value, float) and np.isnan(value)):
             value = MISSING
-        i = _match_label(labels, value, boolean=st["kind"] == "boolean")
+        i = match_label(labels, value, boolean=st["kind"] == "boolean")
         if i is not None:
             return start, end, i
         if any(str(v) == str(value) for v in st["pooled"]):
@@ -266,9 +262,9 @@ class TableTransformer:
                       lo=float(np.nanmin(values) if col.min is None else col.min),
                       hi=float(np.nanmax(values) if col.max is None else col.max))
             if col.kind == "datetime":
-                st["step"] = _time_step(values[present], col.datetime_format)
+                st["step"] = time_step(values[present], col.datetime_format)
             if self.modes:
-                st.update(_fit_modes(values[present], self.max_modes, self.seed, rng))
+                st.update(fit_modes(values[present], self.max_modes, self.seed, rng))
             return st
         if col.kind in ("categorical", "boolean"):
             counts = s[present].value_counts(sort=True)
@@ -390,135 +386,3 @@ class TableTransformer:
         if MISSING in st["labels"]:
             values[idx == st["labels"].index(MISSING)] = None
         return values
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def _match_label(labels: list, value, *, boolean: bool) -> int | None:
-    """The index of ``value`` among ``labels``: exact, then as text, then ignoring case (never ``__other__``)."""
-    text = str(value).strip()
-    tests = [lambda lab: lab == value and type(lab) is type(value), lambda lab: str(lab) == text,
-             lambda lab: str(lab).lower() == text.lower()]
-    if boolean and text.lower() in _TRUTHY + _FALSY:  # "yes"/"1"/"true" match True, 1 or "true"
-        wanted = text.lower() in _TRUTHY
-        tests.append(lambda lab: str(lab).lower() in (_TRUTHY if wanted else _FALSY))
-    for test in tests:
-        for i, label in enumerate(labels):
-            if label != OTHER and test(label):
-                return i
-    return None
-
-
-def _fit_modes(values: np.ndarray, max_modes: int, seed: int, rng: np.random.Generator) -> dict:
-    """Point masses (values with >= 5% share) plus a Bayesian GMM on the rest; plain lists."""
-    uniq, counts = np.unique(values, return_counts=True)
-    share = counts / len(values)
-    points = uniq[share >= POINT_MASS_SHARE]
-    rest = values[~np.isin(values, points)]
-    if 0 < len(np.unique(rest)) < 2:  # a lone leftover value: a point mass too
-        points = np.append(points, np.unique(rest))
-        rest = rest[:0]
-    point_weights = [float(np.mean(values == p)) for p in points]
-    means, stds, weights = [], [], []
-    if len(rest):
-        from sklearn.mixture import BayesianGaussianMixture
-
-        sample = rest if len(rest) <= FIT_SAMPLE else rng.choice(rest, FIT_SAMPLE, replace=False)
-        center, scale = float(np.mean(sample)), float(np.std(sample)) or 1.0
-        z = ((sample - center) / scale).reshape(-1, 1)
-        gmm = BayesianGaussianMixture(
-            n_components=min(max_modes, len(np.unique(sample))), weight_concentration_prior=1e-3,
-            weight_concentration_prior_type="dirichlet_process", max_iter=100, random_state=seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            gmm.fit(z)
-        keep = gmm.weights_ > MIN_MODE_WEIGHT
-        if not keep.any():
-            keep = gmm.weights_ == gmm.weights_.max()
-        floor = 1e-6 * max(float(np.ptp(sample)), abs(center), 1.0)
-        means = (center + scale * gmm.means_[keep, 0]).tolist()
-        stds = np.maximum(scale * np.sqrt(gmm.covariances_.reshape(-1)[keep]), floor).tolist()
-        w = gmm.weights_[keep]
-        weights = (w / w.sum()).tolist()
-    return {"means": means, "stds": stds, "weights": weights,
-            "points": [float(p) for p in points], "point_weights": point_weights,
-            "point_share": float(sum(point_weights))}
-
-
-def _time_step(seconds: np.ndarray, fmt: str | None) -> float:
-    """The coarsest of day/hour/minute/second that every date is a multiple of (a date-only format: a day)."""
-    if fmt is not None and not any(d in fmt for d in _TIME_DIRECTIVES):
-        return 86400.0
-    for step in (86400.0, 3600.0, 60.0, 1.0):
-        if np.all(np.mod(seconds, step) == 0):
-            return step
-    return 1e-6
-
-
-def _restore(values, dtype: str) -> pd.Series:
-    """``values`` (array or Series, NaN/None = missing) as a Series of ``dtype`` where possible."""
-    s = pd.Series(values).reset_index(drop=True)
-    if dtype == "object":
-        return s.astype(object).where(s.notna(), np.nan)
-    if dtype == "str":
-        try:
-            return s.astype(pd.StringDtype(na_value=np.nan))
-        except (TypeError, ValueError):
-            return s.astype(object)
-    try:
-        return s.astype(dtype)
-    except (TypeError, ValueError):
-        if dtype.startswith(("int", "uint")) and s.isna().any():
-            return s.astype("Int64")
-        if dtype == "bool" and s.isna().any():
-            return s.astype("boolean")
-        return s.astype(object)
-
-
-def _restore_numeric(col: Column, st: dict, values: np.ndarray) -> pd.Series:
-    """Clip to the range seen, round like the data, and convert back to the column's dtype."""
-    values = np.clip(values, st["lo"], st["hi"])
-    if col.kind == "integer":
-        values = np.round(values)
-    elif col.kind == "continuous":
-        values = np.round(values, col.decimals if col.decimals is not None else 6)
-    else:
-        step = st["step"]
-        values = np.clip(np.round(values / step) * step, st["lo"], st["hi"])
-        dt = pd.to_datetime(pd.Series(values), unit="s")
-        if col.dtype.startswith("datetime64"):
-            if "," in col.dtype:  # timezone-aware: the epoch seconds are UTC
-                dt = dt.dt.tz_localize("UTC")
-            return _restore(dt, col.dtype)
-        text = dt.dt.strftime(col.datetime_format or "%Y-%m-%d %H:%M:%S").to_numpy(dtype=object)
-        text[np.isnan(values)] = np.nan
-        return _restore(text, col.dtype)
-    if st.get("strings") and col.dtype in ("object", "str", "string"):  # numbers stored as text
-        return _restore(np.array([_format_number(v, col) for v in values], dtype=object), col.dtype)
-    return _restore(values, col.dtype)
-
-
-def _format_number(v: float, col: Column):
-    if np.isnan(v):
-        return np.nan
-    if col.kind == "integer":
-        return str(int(v))
-    return f"{v:.{col.decimals if col.decimals is not None else 6}f}"
-
-
-def _make_ids(pattern: str, first: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` fresh unique ids following ``pattern``; numbered patterns count up from ``first``."""
-    if pattern == "uuid":
-        return np.array([str(uuid.UUID(bytes=rng.bytes(16), version=4)) for _ in range(n)], dtype=object)
-    if pattern.startswith("token:"):
-        length = int(pattern.split(":")[1])
-        alphabet = np.array(list("ABCDEFGHJKLMNPQRSTUVWXYZ23456789"))
-        ids = {"".join(alphabet[rng.integers(len(alphabet), size=length)]) for _ in range(n)}
-        while len(ids) < n:
-            ids.add("".join(alphabet[rng.integers(len(alphabet), size=length)]))
-        return np.array(sorted(ids), dtype=object)[rng.permutation(n)]
-    numbers = np.arange(first, first + n)
-    if pattern == "int":
-        return numbers
-    return np.array([pattern.format(int(i)) for i in numbers], dtype=object)

@@ -12,7 +12,8 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from genforge import io
-from genforge.metrics.tables import _labels, _numeric, _subsample, infer_metadata
+from genforge.metrics.table_values import _labels, _numeric, _subsample
+from genforge.metrics.tables import infer_metadata
 
 MAX_COLUMNS = 16          # distribution plots
 MAX_HEATMAP_COLUMNS = 30  # association heatmaps

@@ -14,9 +14,13 @@ Four families of metrics:
   the real data: |Pearson| > 0.5 or Cramér's V > 0.3 — SDMetrics' own thresholds).
 * **Diagnostic** (SDMetrics ``DiagnosticReport``): validity (values in range, known
   categories) and structure (same columns).
-* **ML usefulness** (train on synthetic, test on real), when a ``target`` is given.
+* **ML usefulness** (train on synthetic, test on real), when a ``target`` is given:
+  :mod:`~genforge.metrics.table_utility`.
 * **Privacy**: distance to the closest real training row (DCR), nearest-neighbour distance
-  ratio and exact copies, each against the holdout rows' values.
+  ratio and exact copies, each against the holdout rows' values: :mod:`~genforge.metrics.table_privacy`.
+
+This module holds the entry point, the metadata helpers and the SDMetrics part; how cells become
+numbers and labels is :mod:`~genforge.metrics.table_values`.
 """
 
 from __future__ import annotations
@@ -25,10 +29,17 @@ import time
 import warnings
 from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
 
 from genforge.errors import ConfigError, DataError
+from genforge.metrics.table_privacy import ONEHOT_MAX_CATEGORIES, privacy_metrics
+from genforge.metrics.table_utility import HGB_MAX_CATEGORIES, TSTR_MIN_REGRESSION_VALUES, train_synthetic_test_real
+from genforge.metrics.table_values import _labels, _num, _row, _subsample, datetime_to_days
+
+# the TSTR / privacy functions and their constants are re-exported: import them from here or from their modules
+__all__ = ["BETTER", "EXPLAIN", "HGB_MAX_CATEGORIES", "ONEHOT_MAX_CATEGORIES", "SDTYPES", "TSTR_MIN_REGRESSION_VALUES",
+           "datetime_to_days", "evaluate_table", "infer_metadata", "privacy_metrics", "sdv_metadata_from_schema",
+           "train_synthetic_test_real"]
 
 EXPLAIN = {
     "quality": "SDMetrics quality score: mean of column shapes and column pair trends (1 = indistinguishable)",
@@ -55,26 +66,6 @@ EXPLAIN = {
 BETTER = {"exact_copies": "lower", "dcr": "≈ reference", "dcr_5th_percentile": "≈ reference",
           "nndr": "≈ reference"}
 SDTYPES = ("numerical", "categorical", "boolean", "datetime", "id")
-TSTR_MIN_REGRESSION_VALUES = 20   # a numeric target with more distinct values is regressed
-ONEHOT_MAX_CATEGORIES = 100       # privacy encoding: rarer categories share one "other" column
-HGB_MAX_CATEGORIES = 254          # HistGradientBoosting's limit (255 bins) less one "other" bin
-_OTHER = "__other__"
-
-
-def _row(value, reference=None, **extra) -> dict[str, Any]:
-    return {"value": _num(value), "reference": _num(reference), **extra}
-
-
-def _num(v):
-    """A plain JSON-able number: numpy scalars to Python, NaN/inf to None."""
-    if v is None:
-        return None
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    v = float(v)
-    return v if np.isfinite(v) else None
 
 
 # ----------------------------------------------------------------------------------------- metadata
@@ -181,47 +172,6 @@ def _check_tables(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataF
         raise DataError("the holdout table is empty; pass real rows that were not used for training, or none")
 
 
-def _subsample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    return df.sample(n=n, random_state=seed) if len(df) > n else df
-
-
-def _to_datetime(s: pd.Series, fmt: str | None) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(s):
-        out = s
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out = pd.to_datetime(s, format=fmt, errors="coerce") if fmt else pd.to_datetime(s, errors="coerce")
-    if getattr(out.dt, "tz", None) is not None:
-        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
-    return out
-
-
-def datetime_to_days(s: pd.Series, fmt: str | None = None) -> pd.Series:
-    """Days since 1970-01-01 as floats (NaN where missing or unparseable)."""
-    d = _to_datetime(s, fmt)
-    days = (d - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
-    return days.astype(float)
-
-
-def _numeric(s: pd.Series, meta: dict) -> pd.Series:
-    """A numerical or datetime column as float (datetimes: days since 1970)."""
-    if meta["sdtype"] == "datetime":
-        return datetime_to_days(s, meta.get("datetime_format"))
-    if pd.api.types.is_bool_dtype(s):
-        return s.astype(float)
-    return pd.to_numeric(s, errors="coerce").astype(float)
-
-
-def _labels(s: pd.Series) -> pd.Series:
-    """A categorical column as strings, missing kept as NaN (so 1 and '1' match)."""
-    def key(v):
-        if isinstance(v, (float, np.floating)) and float(v).is_integer():
-            return str(int(v))
-        return str(v)
-    return s.map(key, na_action="ignore").astype(object)
-
-
 def _align(df: pd.DataFrame, real: pd.DataFrame, cols: dict[str, dict]) -> pd.DataFrame:
     """``df`` in the real table's column order, numerical columns coerced to numbers."""
     df = df[list(real.columns)].reset_index(drop=True).copy()
@@ -281,183 +231,6 @@ def _pair_summary(report, ref_report, k: int = 5) -> dict:
                      "score": _num(r["Score"]), "reference": _num(ref.get((r["Column 1"], r["Column 2"])))}
                     for _, r in worst.iterrows()]
     return out
-
-
-# --------------------------------------------------------------------------------------- ML usefulness
-
-def _tstr_frames(frames: list[pd.DataFrame], cols: dict[str, dict], target: str, real: pd.DataFrame):
-    """Feature matrices with consistent pandas ``category`` dtypes across all frames."""
-    feats = [c for c, m in cols.items() if c != target and m["sdtype"] != "id"]
-    out = [pd.DataFrame(index=f.index) for f in frames]
-    for c in feats:
-        meta = cols[c]
-        if meta["sdtype"] in ("numerical", "datetime"):
-            for o, f in zip(out, frames):
-                o[c] = _numeric(f[c], meta)
-            continue
-        labelled = [_labels(f[c]) for f in frames]
-        counts = labelled[0].value_counts()
-        cats = list(counts.index)
-        if len(cats) > HGB_MAX_CATEGORIES:
-            cats = cats[:HGB_MAX_CATEGORIES]
-        keep = set(cats)
-        if any(not lab.dropna().isin(keep).all() for lab in labelled):
-            cats.append(_OTHER)
-        dtype = pd.CategoricalDtype(sorted(cats))
-        for o, lab in zip(out, labelled):
-            lab = lab.where(lab.isna() | lab.isin(keep), _OTHER)
-            o[c] = lab.astype(dtype)
-    return out
-
-
-def _is_regression(real: pd.DataFrame, target: str, meta: dict) -> bool:
-    if meta["sdtype"] not in ("numerical", "datetime"):
-        return False
-    return _numeric(real[target], meta).nunique() > TSTR_MIN_REGRESSION_VALUES
-
-
-def train_synthetic_test_real(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, target: str,
-                              cols: dict[str, dict], *, seed: int = 0, max_rows: int = 20000) -> dict[str, dict]:
-    """Gradient-boosted trees trained on synthetic rows and on as many real rows, scored on the holdout.
-
-    Returns metric rows (``value``: synthetic-trained, ``reference``: real-trained): ``tstr_accuracy``,
-    ``tstr_f1``, ``tstr_auc`` for a categorical target or ``tstr_r2`` for a numeric one with more
-    than 20 distinct values. Id columns are dropped, datetimes become days since 1970.
-    """
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-    from sklearn.metrics import accuracy_score, f1_score, r2_score, roc_auc_score
-
-    meta = cols[target]
-    regression = _is_regression(real, target, meta)
-
-    def ys(df):
-        return _numeric(df[target], meta) if regression else _labels(df[target])
-
-    def clean(df):
-        return df[ys(df).notna().to_numpy()]
-
-    syn, test = clean(synthetic), clean(holdout)
-    real_c = clean(real)
-    n = min(len(syn), max_rows)
-    syn = _subsample(syn, n, seed)
-    real_c = _subsample(real_c, n, seed + 1)
-    if len(test) == 0 or len(syn) == 0 or len(real_c) == 0:
-        raise DataError(f"the target {target!r} is missing in every synthetic, real or holdout row; "
-                        f"pick a target that has values")
-    x_real, x_syn, x_test = _tstr_frames([real_c, syn, test], cols, target, real)
-    y_real, y_syn, y_test = ys(real_c).to_numpy(), ys(syn).to_numpy(), ys(test).to_numpy()
-    if x_test.shape[1] == 0:
-        raise ConfigError(f"no feature columns left besides the target {target!r}; TSTR needs other columns")
-
-    scores: dict[str, list[float]] = {}
-    for x, y in ((x_syn, y_syn), (x_real, y_real)):
-        if regression:
-            model = HistGradientBoostingRegressor(categorical_features="from_dtype", random_state=seed)
-            model.fit(x, y.astype(float))
-            scores.setdefault("tstr_r2", []).append(r2_score(y_test.astype(float), model.predict(x_test)))
-            continue
-        classes = sorted(set(y))
-        if len(classes) < 2:   # a generator that made one class: predict it everywhere
-            pred = np.full(len(y_test), classes[0], dtype=object)
-            proba_by_class = {classes[0]: np.ones(len(y_test))}
-        else:
-            model = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=seed)
-            model.fit(x, y)
-            proba = model.predict_proba(x_test)
-            pred = model.classes_[proba.argmax(1)]
-            proba_by_class = {c: proba[:, i] for i, c in enumerate(model.classes_)}
-        scores.setdefault("tstr_accuracy", []).append(accuracy_score(y_test, pred))
-        scores.setdefault("tstr_f1", []).append(f1_score(y_test, pred, average="macro", zero_division=0))
-        test_classes = sorted(set(y_test))
-        aucs = []
-        if len(test_classes) == 2:   # binary: the second class in sorted order is positive
-            pos = test_classes[1]
-            aucs.append(roc_auc_score(y_test == pos, proba_by_class.get(pos, np.zeros(len(y_test)))))
-        elif len(test_classes) > 2:  # one-vs-rest macro average
-            for c in test_classes:
-                aucs.append(roc_auc_score(y_test == c, proba_by_class.get(c, np.zeros(len(y_test)))))
-        scores.setdefault("tstr_auc", []).append(float(np.mean(aucs)) if aucs else np.nan)
-    return {k: _row(v[0], v[1]) for k, v in scores.items()}
-
-
-# ---------------------------------------------------------------------------------------------- privacy
-
-class _Encoder:
-    """Rows as points: numbers min-max scaled on the real data (missing -> median + a missing flag),
-    datetimes as numbers, categories one-hot (the 100 most frequent; the rest share one column)."""
-
-    def __init__(self, real: pd.DataFrame, cols: dict[str, dict]):
-        self.cols = {c: m for c, m in cols.items() if m["sdtype"] != "id"}
-        self.num: dict[str, tuple[float, float, float, bool]] = {}
-        self.cat: dict[str, list[str]] = {}
-        for c, m in self.cols.items():
-            if m["sdtype"] in ("numerical", "datetime"):
-                v = _numeric(real[c], m)
-                lo, hi = (float(v.min()), float(v.max())) if v.notna().any() else (0.0, 1.0)
-                med = float(v.median()) if v.notna().any() else 0.0
-                self.num[c] = (lo, (hi - lo) or 1.0, med, bool(v.isna().any()))
-            else:
-                counts = _labels(real[c]).fillna("__missing__").value_counts()
-                self.cat[c] = list(counts.index[:ONEHOT_MAX_CATEGORIES])
-
-    def transform(self, df: pd.DataFrame) -> np.ndarray:
-        parts = []
-        for c, (lo, span, med, flag) in self.num.items():
-            v = _numeric(df[c], self.cols[c])
-            miss = v.isna().to_numpy()
-            x = ((v.fillna(med).to_numpy() - lo) / span).astype(np.float32)
-            parts.append(x[:, None])
-            if flag or miss.any():
-                parts.append(miss.astype(np.float32)[:, None])
-        for c, cats in self.cat.items():
-            lab = _labels(df[c]).fillna("__missing__")
-            index = {v: i for i, v in enumerate(cats)}
-            codes = lab.map(index).fillna(len(cats)).astype(int).to_numpy()
-            onehot = np.zeros((len(df), len(cats) + 1), np.float32)
-            onehot[np.arange(len(df)), codes] = 1.0
-            parts.append(onehot)
-        return np.hstack(parts) if parts else np.zeros((len(df), 0), np.float32)
-
-
-def _row_hashes(df: pd.DataFrame, cols: dict[str, dict]) -> np.ndarray:
-    """One 64-bit hash per row of the raw values (ids left out; numbers as float64, categories as text)."""
-    keep = [c for c in df.columns if cols.get(c, {}).get("sdtype") != "id"]
-    norm = pd.DataFrame(index=df.index)
-    for c in keep:
-        meta = cols.get(c)
-        if meta is not None and meta["sdtype"] in ("numerical", "datetime"):
-            norm[c] = _numeric(df[c], meta)
-        else:
-            norm[c] = _labels(df[c]).fillna("\0missing")
-    return pd.util.hash_pandas_object(norm, index=False).to_numpy()
-
-
-def privacy_metrics(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, cols: dict[str, dict], *,
-                    seed: int = 0, max_rows: int = 20000) -> dict[str, dict]:
-    """DCR, its 5th percentile, NNDR (on up to ``max_rows`` rows each) and the exact-copy share (all rows),
-    each for the synthetic rows (value) and the holdout rows (reference) against the real training rows."""
-    from sklearn.neighbors import NearestNeighbors
-
-    m: dict[str, dict] = {}
-    real_hashes = np.unique(_row_hashes(real, cols))
-    copies = [float(np.isin(_row_hashes(df, cols), real_hashes).mean()) for df in (synthetic, holdout)]
-
-    enc = _Encoder(real, cols)
-    ref = enc.transform(_subsample(real, max_rows, seed + 2))
-    if ref.shape[1] > 0 and len(ref) >= 2:
-        nn = NearestNeighbors(n_neighbors=2).fit(ref)
-        stats = []
-        for i, df in enumerate((synthetic, holdout)):
-            d, _ = nn.kneighbors(enc.transform(_subsample(df, max_rows, seed + 3 + i)))
-            ratio = np.divide(d[:, 0], d[:, 1], out=np.zeros(len(d)), where=d[:, 1] > 0)
-            stats.append((np.median(d[:, 0]), np.percentile(d[:, 0], 5), np.median(ratio)))
-        m["dcr"] = _row(stats[0][0], stats[1][0])
-        m["dcr_5th_percentile"] = _row(stats[0][1], stats[1][1])
-        m["exact_copies"] = _row(copies[0], copies[1])
-        m["nndr"] = _row(stats[0][2], stats[1][2])
-    else:
-        m["exact_copies"] = _row(copies[0], copies[1])
-    return m
 
 
 # ------------------------------------------------------------------------------------------ entry point

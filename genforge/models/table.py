@@ -86,9 +86,9 @@ class TableGenerator(Generator):
                 cats = list(c.categories or [])
                 match = [v for v in cats if str(v) == str(value) or v == value]
                 if not match and c.kind == "boolean":  # true/false/1/0/yes/no in any case
-                    from genforge.data.table_transform import _match_label
+                    from genforge.data.table_columns import match_label
 
-                    i = _match_label(cats, value, boolean=True)
+                    i = match_label(cats, value, boolean=True)
                     match = [] if i is None else [cats[i]]
                 if not match:
                     shown = ", ".join(map(str, cats[:8])) + (" ..." if len(cats) > 8 else "")
