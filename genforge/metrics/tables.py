@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from genforge.data.dates import best_date_format
 from genforge.errors import ConfigError, DataError
 from genforge.metrics.table_privacy import ONEHOT_MAX_CATEGORIES, privacy_metrics
 from genforge.metrics.table_utility import HGB_MAX_CATEGORIES, TSTR_MIN_REGRESSION_VALUES, train_synthetic_test_real
@@ -94,23 +95,18 @@ def sdv_metadata_from_schema(schema) -> dict:
     return {"columns": columns}
 
 
-_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d")
-
-
 def _date_format(values: pd.Series) -> str | None:
-    """The ISO-like format every one of ``values`` (strings) parses with, or None."""
+    """The date format (genforge's list, as in schema inference) every one of ``values`` parses with, or None."""
     head = values.head(1000).astype(str)
-    if head.empty or not head.str.match(r"^\d{4}[-/]\d{2}[-/]\d{2}").all():
+    if head.empty:
         return None
-    for fmt in _DATE_FORMATS:
-        if pd.to_datetime(head, format=fmt, errors="coerce").notna().all():
-            return fmt
-    return None
+    fmt, share = best_date_format(head)
+    return fmt if share == 1.0 else None
 
 
 def infer_metadata(df: pd.DataFrame) -> dict:
     """A simple SDV metadata dict from dtypes: numbers -> numerical, bool -> boolean, datetime64 and
-    ISO date strings (``2024-01-31``, ``2024-01-31 12:00:00``) -> datetime, other strings that are
+    date strings in one of :data:`genforge.data.dates.DATE_FORMATS` -> datetime, other strings that are
     >= 95% unique (20+ values) -> id, everything else -> categorical."""
     columns: dict[str, dict] = {}
     for name in df.columns:
