@@ -160,7 +160,7 @@ def impute(
 @app.command()
 def evaluate(
     run: Optional[Path] = typer.Argument(None, help="run directory (or use --samples)"),
-    samples: Optional[Path] = typer.Option(None, help="generated images from any tool: .npz/.npy or a folder"),
+    samples: Optional[Path] = typer.Option(None, help="output of any tool: images (.npz/.npy/folder) or a table (.csv/.parquet)"),
     real: Optional[str] = typer.Option(None, help="real images (default: the run's data); tables: real holdout rows"),
     n: Optional[int] = typer.Option(None, "-n", "--n", help="images or rows to generate (default 10,000 images / "
                                     "as many rows as the training table)"),
