@@ -289,7 +289,7 @@ def test_damaged_weights_file_is_a_run_dir_error(tmp_path):
 
 @pytest.mark.parametrize("fused", [True, False])
 def test_optimizer_state_round_trips_without_pickle(tmp_path, fused):
-    from genforge.models.gan import adam
+    from genforge.models.optim import adam
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))

@@ -116,7 +116,7 @@ def prdc(real, fake, k: int = 5) -> dict[str, float]:
     inside = torch.zeros(len(f))  # number of real balls containing each generated sample
     covered = torch.zeros(len(r), dtype=torch.bool)
     recall_hit = torch.zeros(len(r), dtype=torch.bool)
-    r_sq, f_sq = (r * r).sum(1), (f * f).sum(1)
+    r_sq = (r * r).sum(1)
     for s in range(0, len(f), 2048):
         fs = f[s:s + 2048]
         d = ((fs * fs).sum(1, keepdim=True) - 2 * fs @ r.T + r_sq).clamp_(min=0).sqrt_()  # (chunk, n_real)
@@ -124,7 +124,6 @@ def prdc(real, fake, k: int = 5) -> dict[str, float]:
         inside[s:s + 2048] = in_ball.sum(1).float()
         covered |= in_ball.any(0)
         recall_hit |= (d <= f_rad[s:s + 2048, None]).any(0)
-    del r_sq, f_sq
     return {
         "precision": float((inside > 0).float().mean()),
         "recall": float(recall_hit.float().mean()),

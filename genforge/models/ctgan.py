@@ -21,7 +21,7 @@ from torch import nn
 
 from genforge.config import ModelConfig
 from genforge.errors import DataError
-from genforge.models.gan import adam
+from genforge.models.optim import adam
 from genforge.models.table import NeuralTableGenerator
 from genforge.models.table_cond import CondSpec, activate
 from genforge.registry import register
@@ -115,8 +115,8 @@ class CTGAN(NeuralTableGenerator):
 
     def make_optimizers(self):
         c = self.config
-        return {"G": adam_wd(self.nets["G"].parameters(), c.lr, c.weight_decay),
-                "D": adam_wd(self.nets["D"].parameters(), c.lr_d or c.lr, c.weight_decay)}
+        return {"G": adam(self.nets["G"].parameters(), c.lr, (0.5, 0.9), c.weight_decay),
+                "D": adam(self.nets["D"].parameters(), c.lr_d or c.lr, (0.5, 0.9), c.weight_decay)}
 
     def next_batch(self, data, batch_size: int, gen: torch.Generator):
         """Training-by-sampling: rows chosen through the conditional vector (see :class:`CondSpec`)."""
@@ -177,14 +177,6 @@ class CTGAN(NeuralTableGenerator):
             cond = self.cond.sample_original(n, gen)
         raw, _ = self._fake(cond, gen)
         return activate(raw, self.transformer.spans, hard=True, gen=gen)
-
-
-def adam_wd(params, lr: float, weight_decay: float):
-    """Adam(betas 0.5, 0.9) with weight decay, as CTGAN trains."""
-    opt = adam(params, lr, (0.5, 0.9))
-    for g in opt.param_groups:
-        g["weight_decay"] = weight_decay
-    return opt
 
 
 def gradient_penalty(D: Discriminator, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,7 @@ from torch import nn
 
 from genforge.config import ModelConfig
 from genforge.models.image import ImageGenerator
+from genforge.models.optim import adam
 from genforge.models.layers import ConvDecoder, ConvEncoder, maybe_sn, refresh_batchnorm
 from genforge.registry import register
 from genforge.train.ema import EMA
@@ -115,14 +116,6 @@ def gradient_penalty(D: nn.Module, real, fake, y) -> torch.Tensor:
     x_hat = (a * real + (1 - a) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(D(x_hat, y).sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
-
-
-def adam(params, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
-    """Adam with the fused CPU/GPU kernel where this torch build has it (same maths, fewer passes)."""
-    try:
-        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
-    except (RuntimeError, TypeError):  # pragma: no cover - older builds
-        return torch.optim.Adam(params, lr=lr, betas=betas)
 
 
 # -- configs --------------------------------------------------------------------------------------

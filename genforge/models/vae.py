@@ -19,7 +19,7 @@ from torch import nn
 from genforge.config import ModelConfig
 from genforge.errors import ConfigError
 from genforge.models.image import ImageGenerator
-from genforge.models.gan import adam
+from genforge.models.optim import adam
 from genforge.models.layers import ConvDecoder, ConvEncoder
 from genforge.registry import register
 
