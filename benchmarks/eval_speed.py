@@ -16,7 +16,7 @@ import time
 import torch
 
 import genforge
-from genforge.metrics import evaluate_images
+from genforge.images.metrics import evaluate_images
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 Fits SDV's GaussianCopula, CTGAN and TVAE and genforge's gaussian-copula, ctgan and tvae on
 ``adult_train.csv`` (the neural ones for the same number of epochs), samples as many rows as the
-training table, and scores every synthetic table with :func:`genforge.metrics.tables.evaluate_table`
+training table, and scores every synthetic table with :func:`genforge.tables.metrics.evaluate.evaluate_table`
 (SDMetrics QualityReport, train-on-synthetic-test-on-real on ``adult_test.csv`` with a gradient
 boosting classifier, distance to closest record). Prints one table.
 
@@ -23,8 +23,8 @@ import pandas as pd
 import torch
 
 import genforge
-from genforge.data.tables import load_table
-from genforge.metrics.tables import evaluate_table
+from genforge.tables.data.readers import load_table
+from genforge.tables.metrics.evaluate import evaluate_table
 
 warnings.filterwarnings("ignore")
 

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import genforge
-from genforge.models.gan import d_loss, g_loss
+from genforge.images.models.gan import d_loss, g_loss
 
 
 def reference_loop(model, x: torch.Tensor, steps: int, warmup: int) -> float:

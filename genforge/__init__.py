@@ -20,22 +20,22 @@ __version__ = "0.1.0"
 
 def create(name: str, **params):
     """Create an untrained model by registry name (see :func:`list_models`)."""
-    from genforge.registry import create as _create
+    from genforge.core.registry import create as _create
 
     return _create(name, **params)
 
 
 def list_models() -> list[tuple[str, str]]:
     """``(name, description)`` of every available model."""
-    from genforge.registry import available
+    from genforge.core.registry import available
 
     return available()
 
 
 def load(path: str | Path):
     """Load a trained model from a run directory (or a folder written by ``model.save``)."""
-    from genforge.registry import get
-    from genforge.runs import RunDir
+    from genforge.core.registry import get
+    from genforge.core.runs import RunDir
 
     run = RunDir.open(path)
     cfg = run.read_config()
@@ -45,8 +45,8 @@ def load(path: str | Path):
 
 
 def load_images(path, **options):
-    """Read images into an :class:`~genforge.data.ImageDataset`; see :func:`genforge.data.load_images`."""
-    from genforge.data import load_images as _load
+    """Read images into an :class:`~genforge.images.data.ImageDataset`; see :func:`genforge.images.data.load_images`."""
+    from genforge.images.data import load_images as _load
 
     return _load(path, **options)
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import genforge
-from genforge.data import ImageDataset
+from genforge.images.data import ImageDataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,16 +111,16 @@ def cli_env() -> dict[str, str]:
 
 
 def cli_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "genforge.cli", *map(str, args)]
+    return [sys.executable, "-m", "genforge.app.cli", *map(str, args)]
 
 
 def run_cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run ``python -m genforge.cli ARGS`` in ``cwd``; stdout/stderr as text without colour codes."""
+    """Run ``python -m genforge.app.cli ARGS`` in ``cwd``; stdout/stderr as text without colour codes."""
     p = subprocess.run(cli_command(*args), cwd=cwd, env=cli_env(), capture_output=True, text=True,
                        timeout=timeout)
     return subprocess.CompletedProcess(p.args, p.returncode, ANSI.sub("", p.stdout), ANSI.sub("", p.stderr))
 
 
 def temp_files(folder: Path) -> list[Path]:
-    """Temporary files left by an interrupted atomic write (genforge.io names them ``.NAME.*.tmp*``)."""
+    """Temporary files left by an interrupted atomic write (genforge.core.io names them ``.NAME.*.tmp*``)."""
     return [p for p in Path(folder).rglob("*") if ".tmp" in p.name]

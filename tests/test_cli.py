@@ -2,8 +2,8 @@
 
 Every error path must exit with code 2, print exactly one ``error: ...`` line on stderr
 that names the problem, show no traceback and leave no half-written files behind. The
-cases the spec lists run as real subprocesses (``python -m genforge.cli``), started four
-at a time by one module fixture; a few more run in-process through ``genforge.cli.main``,
+cases the spec lists run as real subprocesses (``python -m genforge.app.cli``), started four
+at a time by one module fixture; a few more run in-process through ``genforge.app.cli.main``,
 the same code path without the interpreter start-up.
 """
 
@@ -21,7 +21,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import genforge
-from genforge.cli import app
+from genforge.app.cli import app
 
 from conftest import ANSI, cli_command, cli_env
 
@@ -206,7 +206,7 @@ ERRORS = {
                     ["a-file.txt", "not a genforge run directory"]),
     "bad-suffix": (["sample", "{run}", "-n", "4", "-o", "{w}/x.txt"], ["cannot write samples to", "x.txt"]),
 }
-# ... and these in-process through genforge.cli.main (the same code path, without interpreter start-up)
+# ... and these in-process through genforge.app.cli.main (the same code path, without interpreter start-up)
 IN_PROCESS_ERRORS = {
     "no-data": (["train", "--out", "{w}/o-nodata", "-q"], ["--data is required"]),
     "bracket-path": (["train", "--data", "{w}/imgs[/b]", "--out", "{w}/o-bracket", "-q"],
@@ -263,7 +263,7 @@ def test_error_in_subprocess(cli_results, case):
 
 @pytest.mark.parametrize("case", sorted(IN_PROCESS_ERRORS))
 def test_error_in_process(case, bad_inputs, before, dcgan_run, cgan_run, monkeypatch, capsys):
-    from genforge import cli
+    from genforge.app import cli
 
     args, parts = IN_PROCESS_ERRORS[case]
     monkeypatch.chdir(bad_inputs)

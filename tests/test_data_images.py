@@ -1,4 +1,4 @@
-"""Tests for genforge.data.images (loading) and genforge.imageio (writing)."""
+"""Tests for genforge.images.data (loading) and genforge.images.imageio (writing)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from genforge.data import ImageDataset, load_images
-from genforge.errors import DataError
-from genforge.imageio import make_grid, save_grid, save_npz, save_png_folder, to_uint8
+from genforge.images.data import ImageDataset, load_images
+from genforge.core.errors import DataError
+from genforge.images.imageio import make_grid, save_grid, save_npz, save_png_folder, to_uint8
 
 MNIST = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from genforge.cli import app
+from genforge.app.cli import app
 
 from conftest import run_cli
 

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from genforge.errors import ConfigError
-from genforge.metrics.inception import INCEPTION_FILE, InceptionFeatures, load_inception
+from genforge.core.errors import ConfigError
+from genforge.images.metrics.inception import INCEPTION_FILE, InceptionFeatures, load_inception
 
 # (key, shape) pairs from the pytorch-fid FIDInceptionV3 state dict (torchvision's Inception3
 # with FIDInceptionA/C/E_1/E_2 blocks, 1008 classes, no aux head).

@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 
 import genforge
-from genforge.errors import ConfigError, DataError
-from genforge.metrics import evaluate_images, frechet_distance, kernel_inception_distance, prdc
-from genforge.metrics.features import domain_extractor
-from genforge.metrics.fidelity import inception_score, pairwise_min
+from genforge.core.errors import ConfigError, DataError
+from genforge.images.metrics import evaluate_images, frechet_distance, kernel_inception_distance, prdc
+from genforge.images.metrics.features import domain_extractor
+from genforge.images.metrics.fidelity import inception_score, pairwise_min
 
 
 # -- formulas ---------------------------------------------------------------------------------------

@@ -10,10 +10,10 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 import genforge
-from genforge.config import TrainConfig
-from genforge.data import ImageDataset
-from genforge.errors import ConfigError, DataError
-from genforge.train import Callback, Trainer
+from genforge.core.config import TrainConfig
+from genforge.images.data import ImageDataset
+from genforge.core.errors import ConfigError, DataError
+from genforge.core.train import Callback, Trainer
 
 from conftest import CLASS_NAMES, CONDITIONAL, MODELS, SMALL, TEMPLATES
 
@@ -63,7 +63,7 @@ def test_registry_lists_every_family():
 
 
 def test_models_listing_survives_importing_the_models_package():
-    import genforge.models as pkg  # binds the attribute genforge.models to the sub-package
+    import genforge.images.models as pkg  # binds the attribute genforge.models to the sub-package
 
     assert pkg.gan.DCGAN.name == "dcgan"
     assert [n for n, _ in genforge.list_models()] == ALL
@@ -247,7 +247,7 @@ def test_each_gan_loss_trains_with_finite_losses(make_model, tiny_images, name, 
 
 
 def test_losses_match_their_definitions():
-    from genforge.models.gan import d_loss, g_loss
+    from genforge.images.models.gan import d_loss, g_loss
 
     real, fake = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
     sp = torch.nn.functional.softplus
@@ -300,7 +300,7 @@ def test_ema_on_off(make_model, tiny_images, name, tmp_path):
 
 
 def test_ema_average_follows_its_formula():
-    from genforge.train.ema import EMA
+    from genforge.core.train.ema import EMA
 
     net = nn.Linear(2, 1)
     ema = EMA(net, decay=0.5)

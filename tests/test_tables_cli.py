@@ -1,7 +1,7 @@
 """``genforge`` on tables: train / sample / impute / evaluate through the CLI.
 
 Happy paths run in-process (typer's CliRunner); error paths run as real subprocesses
-(``python -m genforge.cli``, four at a time from one module fixture) and must exit with
+(``python -m genforge.app.cli``, four at a time from one module fixture) and must exit with
 code 2, print exactly one ``error: ...`` line naming the problem, show no traceback and
 leave no files behind.
 """
@@ -19,8 +19,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from genforge.cli import app
-from genforge.data.default_table import customers_table
+from genforge.app.cli import app
+from genforge.tables.data.demo import customers_table
 
 from conftest import ANSI, cli_command, cli_env
 

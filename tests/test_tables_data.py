@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genforge.data.default_table import customers_table
-from genforge.data.schema import Schema, infer_schema
-from genforge.data.table_transform import TableTransformer
-from genforge.data.tables import load_table, save_table
-from genforge.errors import ConfigError, DataError
+from genforge.tables.data.demo import customers_table
+from genforge.tables.data.schema import Schema, infer_schema
+from genforge.tables.data.transform import TableTransformer
+from genforge.tables.data.readers import load_table, save_table
+from genforge.core.errors import ConfigError, DataError
 
 SMALL = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "x"]})
 KINDS = {"customer_id": "id", "signup_date": "datetime", "age": "integer", "sex": "categorical",

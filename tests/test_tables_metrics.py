@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genforge.errors import ConfigError, DataError
-from genforge.metrics.table_report import write_table_report
-from genforge.metrics.tables import evaluate_table, infer_metadata, sdv_metadata_from_schema
+from genforge.core.errors import ConfigError, DataError
+from genforge.tables.metrics.report import write_table_report
+from genforge.tables.metrics.evaluate import evaluate_table, infer_metadata, sdv_metadata_from_schema
 
 METADATA = {"columns": {
     "customer_id": {"sdtype": "id"},

@@ -18,9 +18,9 @@ import torch
 from safetensors.torch import load_file
 
 import genforge
-from genforge.data.default_table import customers_table
-from genforge.errors import ConfigError, DataError
-from genforge.models.table import parse_where
+from genforge.tables.data.demo import customers_table
+from genforge.core.errors import ConfigError, DataError
+from genforge.tables.models.base import parse_where
 
 # name -> (small model settings, epochs); tvae gets more epochs (cheap) so it is held to the zero share
 SETTINGS = {
@@ -321,7 +321,7 @@ def real_csv(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("name", NEURAL)
 def test_resume_continues_exactly(name, real_csv, tmp_path):
-    from genforge.workflows import resume_run, train_run
+    from genforge.app.workflows import resume_run, train_run
 
     params = {**SETTINGS[name][0], **({"generator_dims": (32,), "discriminator_dims": (32,)} if name == "ctgan" else
                                       {"hidden_dims": (32,)})}

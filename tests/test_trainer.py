@@ -17,10 +17,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 import genforge
-from genforge.errors import RunDirError, TrainingDiverged
-from genforge.runs import RunDir, list_runs, load_tensors, save_tensors
-from genforge.train import state as st
-from genforge.workflows import resume_run, train_run
+from genforge.core.errors import RunDirError, TrainingDiverged
+from genforge.core.runs import RunDir, list_runs, load_tensors, save_tensors
+from genforge.core.train import state as st
+from genforge.app.workflows import resume_run, train_run
 
 from conftest import SMALL, cli_command, cli_env, run_cli, temp_files
 
@@ -89,7 +89,7 @@ def test_run_directory_layout(tmp_path):
 
 
 def test_train_run_validates_before_creating_anything(tmp_path):
-    from genforge.errors import ConfigError, DataError
+    from genforge.core.errors import ConfigError, DataError
 
     with pytest.raises(ConfigError):
         train_run("dcgan", "digits", out=tmp_path / "a", params={"loss": "l2"})
@@ -289,7 +289,7 @@ def test_damaged_weights_file_is_a_run_dir_error(tmp_path):
 
 @pytest.mark.parametrize("fused", [True, False])
 def test_optimizer_state_round_trips_without_pickle(tmp_path, fused):
-    from genforge.models.optim import adam
+    from genforge.core.train.optim import adam
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))

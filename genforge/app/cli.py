@@ -1,0 +1,245 @@
+"""The ``genforge`` command: thin typer commands that parse, call the Python API and print.
+
+Every user-fixable problem surfaces as a one-line ``error: ...`` with a non-zero exit
+code (2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Column, Table
+
+from genforge.core.errors import GenforgeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Train generative models on your own data, sample from them, and see what you have.")
+out = Console()
+err = Console(stderr=True)
+
+
+def _print_summary(run, summary: dict, title: str) -> None:
+    losses = "  ".join(f"{k} {v:.4f}" for k, v in summary["losses"].items()) or "—"
+    table = (run.path / "schema.json").exists()
+    trained = f"{summary['step']} steps" if summary["step"] > 1 else "fitted"
+    out.print(f"\n[bold green]{title}[/] {trained} in {summary['elapsed']:.1f} s")
+    out.print(f"  run directory : {run.path}")
+    if table:
+        out.print(f"  schema        : {run.path / 'schema.json'}  (edit a copy and pass --metadata to override kinds)")
+    else:
+        out.print(f"  sample grid   : {run.samples_dir / 'latest.png'}")
+    out.print(f"  final losses  : {losses}")
+    if run.metrics_path.exists():
+        out.print(f"  metrics       : {run.metrics_path}  (TensorBoard: tensorboard --logdir {run.tensorboard_dir})")
+    out.print("[bold]next[/]")
+    if table:
+        out.print(f"  genforge sample {run.path} -n 10000 -o synthetic.csv")
+        out.print(f'  genforge sample {run.path} -n 1000 -o subset.csv --where "column=value"')
+        out.print(f"  genforge evaluate {run.path} --target COLUMN")
+        out.print(f"  genforge impute {run.path} incomplete.csv -o completed.csv")
+    else:
+        out.print(f"  genforge sample {run.path} -n 64 -o grid.png")
+        out.print(f"  genforge sample {run.path} -n 10000 -o samples.npz")
+        out.print(f"  genforge evaluate {run.path}")
+    if summary["step"] > 1:
+        out.print(f"  genforge train --resume {run.path} --steps {summary['step'] * 2}   # train longer")
+    out.print("  genforge runs")
+
+
+def _print_schema(schema) -> None:
+    table = Table("column", "kind", "missing", "detail", "why", title="inferred schema")
+    for row in schema.describe():
+        table.add_row(*(str(row.get(k, "")) for k in ("name", "kind", "missing", "detail", "reason")))
+    out.print(table)
+    out.print("  to change a kind, pass --metadata FILE.json with e.g. "
+              '{"columns": {"zip": {"kind": "categorical"}}} (the run keeps the full schema in schema.json)')
+
+
+@app.command()
+def quickstart(
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="run directory (default: runs/quickstart-<time>)"),
+    steps: int = typer.Option(3000, help="training steps (about a minute on 2 CPU cores)"),
+    seed: int = typer.Option(0, help="random seed"),
+):
+    """Train a class-conditional GAN on the bundled 8x8 digits (scikit-learn) and show where the results are."""
+    from genforge.app.workflows import train_run
+
+    out.print("[bold]genforge quickstart[/]: a conditional GAN on scikit-learn's 1,797 bundled 8x8 digits")
+    run, summary = train_run("cgan", "digits", out=out_dir, root="runs",
+                             train={"steps": steps, "seed": seed, "sample_every": 500, "checkpoint_every": 1000})
+    _print_summary(run, summary, "quickstart done:")
+    out.print("  (each column of the grid is one digit class, 0 to 9)")
+
+
+@app.command()
+def train(
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="images: IDX folder, image folder, .npz/.npy, 'digits'; "
+                                       "tables: .csv, .parquet, a SQL URL, 'customers'"),
+    model: str = typer.Option("dcgan", "--model", "-m", help="model name (see 'genforge models')"),
+    steps: Optional[int] = typer.Option(None, help="stop after this many steps"),
+    minutes: Optional[float] = typer.Option(None, help="stop after this many minutes of training"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="run directory (default: runs/<model>-<data>-<time>)"),
+    root: Path = typer.Option(Path("runs"), help="parent folder of new run directories"),
+    size: Optional[int] = typer.Option(None, help="resize images to SIZE x SIZE"),
+    channels: Optional[int] = typer.Option(None, help="1 (grayscale) or 3 (RGB)"),
+    limit: Optional[int] = typer.Option(None, help="use only the first N images"),
+    seed: int = typer.Option(0, help="random seed (weights, noise, data order)"),
+    batch_size: Optional[int] = typer.Option(None, help="batch size (model default otherwise)"),
+    lr: Optional[float] = typer.Option(None, help="learning rate (model default otherwise)"),
+    loss: Optional[str] = typer.Option(None, help="GAN loss: bce, hinge or wgan-gp"),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="any model option as key=value (repeatable)"),
+    sample_every: int = typer.Option(500, help="write a sample grid every N steps"),
+    checkpoint_every: int = typer.Option(1000, help="write a checkpoint every N steps"),
+    resume: Optional[Path] = typer.Option(None, help="continue this run directory from its last checkpoint"),
+    table: Optional[str] = typer.Option(None, help="table name, for a SQL source (sqlite:///file.db or a SQLAlchemy URL)"),
+    metadata: Optional[Path] = typer.Option(None, help="JSON file overriding the inferred column kinds (tables)"),
+    epochs: Optional[float] = typer.Option(None, help="passes over the table (table models; instead of --steps)"),
+    encoding: Optional[str] = typer.Option(None, help="text encoding of a .csv/.tsv table (default utf-8), e.g. latin-1"),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: all cores)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+):
+    """Train a model on your images; writes a run directory (weights, metrics, sample grids)."""
+    from genforge.core.config import parse_assignments
+    from genforge.core.errors import ConfigError
+    from genforge.app.workflows import resume_run, train_run
+
+    if resume is not None:
+        run, summary = resume_run(resume, steps=steps, minutes=minutes, progress=not quiet)
+        _print_summary(run, summary, "resumed and done:")
+        return
+    if data is None:
+        raise ConfigError("--data is required: an IDX folder, an image folder, a .npz/.npy file, or 'digits'")
+    params = parse_assignments(set_)
+    for key, value in (("batch_size", batch_size), ("lr", lr), ("loss", loss)):
+        if value is not None:
+            params[key] = value
+    budget = {"steps": steps, "minutes": minutes, "seed": seed, "sample_every": sample_every,
+              "checkpoint_every": checkpoint_every, "progress": not quiet, "threads": threads}
+    run, summary = train_run(model, data, out=out_dir, root=root, size=size, channels=channels, limit=limit,
+                             table=table, metadata=metadata, epochs=epochs, params=params, train=budget,
+                             on_schema=_print_schema, encoding=encoding)
+    _print_summary(run, summary, "training done:")
+
+
+@app.command()
+def sample(
+    run: Path = typer.Argument(..., help="run directory"),
+    n: int = typer.Option(64, "-n", help="number of samples"),
+    output: str = typer.Option(..., "--out", "-o", help="images: samples.npz, grid.png or a folder; tables: .csv/.parquet"),
+    label: Optional[str] = typer.Option(None, help="class to sample (conditional image models): index or name"),
+    where: Optional[str] = typer.Option(None, help='table rows with exactly these values: "sex=Female,income=>50K"'),
+    seed: Optional[int] = typer.Option(None, help="seed for reproducible samples"),
+):
+    """Sample from a trained run: images into .npz / grid PNG / PNG folder, rows into .csv / .parquet."""
+    from genforge.app.workflows import sample_to
+
+    info = sample_to(run, n, output, label=label, where=where, seed=seed)
+    what = "rows" if info["kind"] in ("csv", "parquet") else "samples"
+    out.print(f"wrote {info['n']} {what} from {info['model']} ({info['kind']}, shape {info['shape']}) to {info['path']}")
+
+
+@app.command()
+def impute(
+    run: Path = typer.Argument(..., help="run directory of a table model"),
+    table: Path = typer.Argument(..., help="table with missing cells (.csv/.parquet)"),
+    output: Path = typer.Option(..., "--out", "-o", help="completed table (.csv/.parquet)"),
+    seed: Optional[int] = typer.Option(None, help="seed for reproducible values"),
+    encoding: Optional[str] = typer.Option(None, help="text encoding of a .csv/.tsv table (default utf-8), e.g. latin-1"),
+):
+    """Fill the missing cells of a table with values the model draws given each row's other cells."""
+    from genforge.app.workflows import impute_to
+
+    info = impute_to(run, table, output, seed=seed, encoding=encoding)
+    out.print(f"filled {info['filled']} missing cells in {info['rows']} rows with {info['model']}; wrote {info['path']}")
+
+
+@app.command()
+def evaluate(
+    run: Optional[Path] = typer.Argument(None, help="run directory (or use --samples)"),
+    samples: Optional[Path] = typer.Option(None, help="output of any tool: images (.npz/.npy/folder) or a table (.csv/.parquet)"),
+    real: Optional[str] = typer.Option(None, help="real images (default: the run's data); tables: real holdout rows"),
+    n: Optional[int] = typer.Option(None, "-n", "--n", help="images or rows to generate (default 10,000 images / "
+                                    "as many rows as the training table)"),
+    target: Optional[str] = typer.Option(None, help="tables: the column a downstream model predicts (train-on-synthetic)"),
+    seed: int = typer.Option(0, help="seed for sampling, subsets and the feature network"),
+    inception_weights: Optional[Path] = typer.Option(None, help="pytorch-fid Inception weights for standard FID"),
+    tstr: bool = typer.Option(True, help="train-on-synthetic-test-on-real (conditional models)"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="where metrics.json and report.html go"),
+    as_json: bool = typer.Option(False, "--json", help="print the metrics as one JSON object on stdout"),
+):
+    """Evaluate a run: images (FID/KID, precision/recall, memorisation, ...) or tables (SDMetrics quality,
+    train-on-synthetic, privacy); writes metrics.json and report.html."""
+    import json
+
+    from genforge.app.workflows import evaluate_run
+
+    def log(msg: str) -> None:
+        err.print(f"[dim]{msg}[/]")
+
+    result, metrics_path, report = evaluate_run(run, samples=samples, real=real, n=n, seed=seed,
+                                                inception_weights=inception_weights, tstr=tstr, target=target,
+                                                out=out_dir, log=log)
+    if as_json:
+        print(json.dumps(result))
+        return
+    ext = result.get("extractor", {}).get("name")
+    table = Table("metric", "generated", "reference (real)", "better", title=result["title"] + (f" — {ext}" if ext else ""))
+    for name, row in result["metrics"].items():
+        fmt = lambda v: "—" if v is None else (str(v) if isinstance(v, int) else f"{v:.4g}")  # noqa: E731
+        val = fmt(row["value"]) + (f" ± {fmt(row['std'])}" if "std" in row else "") + (f" / {row['of']}" if "of" in row else "")
+        table.add_row(name, val, fmt(row["reference"]), row["better"])
+    out.print(table)
+    out.print(f"  metrics : {metrics_path}")
+    out.print(f"  report  : {report}   (open it in a browser)")
+    secs = result.get("seconds", {}).get("total")
+    if secs is not None:
+        out.print(f"  took {secs:.1f} s")
+
+
+@app.command("models")
+def models_cmd():
+    """List the available models."""
+    from genforge.core.registry import available
+
+    table = Table("model", "description")
+    for name, desc in available():
+        table.add_row(name, desc)
+    out.print(table)
+
+
+@app.command()
+def runs(root: Path = typer.Argument(Path("runs"), help="folder holding run directories")):
+    """List run directories: model, data, steps, wall time, status, last losses."""
+    from genforge.core.runs import list_runs
+
+    rows = list_runs(root)
+    if not rows:
+        out.print(f"no runs under '{root}'; start one with 'genforge quickstart' or 'genforge train'")
+        return
+    # fold, not truncate, the run path: it is what users copy into 'sample' and '--resume'
+    table = Table(Column("run", overflow="fold"), "model", "data", "steps", "time", "status", "last losses")
+    for r in rows:
+        data = Path(r["data"]).name if r["data"] else "?"
+        losses = " ".join(f"{k} {v:.3f}" for k, v in r["losses"].items())
+        table.add_row(r["path"], r["model"], data, str(r["steps"]), f"{r['seconds']:.0f}s", r["status"], losses)
+    out.print(table)
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one-line messages (exit code 2)."""
+    try:
+        app()
+    except GenforgeError as e:
+        from rich.markup import escape
+
+        # escape: the message quotes user paths/values, which may contain [brackets] rich would parse
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
