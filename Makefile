@@ -13,6 +13,7 @@ setup:
 	@echo "setup done: activate with 'source $(VENV)/bin/activate', then try 'genforge quickstart'"
 
 test:
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-all:

@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 import genforge
+from genforge.core.config import parse_assignments
 from genforge.tables.data.readers import load_table
 from genforge.tables.metrics.evaluate import evaluate_table
 
@@ -58,7 +59,8 @@ def sdv_sample(model, n: int) -> pd.DataFrame:
     return out["adult"] if isinstance(out, dict) else out
 
 
-def run_one(lib: str, kind: str, train: pd.DataFrame, test: pd.DataFrame, epochs: int, seed: int) -> dict:
+def run_one(lib: str, kind: str, train: pd.DataFrame, test: pd.DataFrame, epochs: int, seed: int,
+            params: dict | None = None) -> dict:
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     if lib == "sdv":
@@ -68,7 +70,7 @@ def run_one(lib: str, kind: str, train: pd.DataFrame, test: pd.DataFrame, epochs
         t0 = time.perf_counter()
         synth = sdv_sample(model, len(train))
     else:
-        model = genforge.create(kind)
+        model = genforge.create(kind, **(params or {}))
         model.fit(train, epochs=None if kind == "gaussian-copula" else epochs, seed=seed)
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -93,15 +95,19 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--models", default="gaussian-copula,ctgan,tvae")
     ap.add_argument("--libs", default="sdv,genforge")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a genforge model option for every genforge model run (repeatable), "
+                         "e.g. --models tvae --set 'betas=[0.9,0.999]'")
     args = ap.parse_args()
+    params = parse_assignments(args.set)
     train, _ = load_table(args.train)
     test, _ = load_table(args.test)
     print(f"Adult: {len(train)} train rows, {len(test)} test rows; epochs {args.epochs}; "
-          f"torch threads {torch.get_num_threads()}", flush=True)
+          f"torch threads {torch.get_num_threads()}" + (f"; genforge options {params}" if params else ""), flush=True)
     rows = []
     for kind in args.models.split(","):
         for lib in args.libs.split(","):
-            r = run_one(lib, kind, train, test, args.epochs, args.seed)
+            r = run_one(lib, kind, train, test, args.epochs, args.seed, params)
             rows.append(r)
             print(f"  done {lib} {kind}: fit {r['fit_s']:.1f} s, quality {r['quality']:.3f}", flush=True)
     ref = rows[0]["ref"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__version__ = "0.1.0"
+from genforge.core.version import __version__
 
 
 def create(name: str, **params):
@@ -32,16 +32,12 @@ def list_models() -> list[tuple[str, str]]:
     return available()
 
 
-def load(path: str | Path):
-    """Load a trained model from a run directory (or a folder written by ``model.save``)."""
-    from genforge.core.registry import get
-    from genforge.core.runs import RunDir
+def load(path: str | Path, device: str = "cpu"):
+    """Load a trained model from a run directory (or a folder written by ``model.save``) onto ``device``
+    (default the CPU; "auto" picks a GPU when there is one). A run trained on any device loads."""
+    from genforge.core.registry import load as _load
 
-    run = RunDir.open(path)
-    cfg = run.read_config()
-    cls = get(cfg["model"])
-    tensors, meta = run.load_weights()
-    return cls.from_weights(cfg.get("model_config") or {}, tensors, meta)
+    return _load(path, device=device)
 
 
 def load_images(path, **options):

@@ -270,13 +270,29 @@ def test_npz_nhw_and_channels(tmp_path):
     assert gray.shape == (1, 1, 2, 2) and torch.allclose(gray, torch.full_like(gray, 0.299 * 2 - 1))
 
 
+@pytest.mark.parametrize("key", ["samples", "images", "arr_0", "x", "foo"])
+def test_npz_single_array_is_read_whatever_its_key(tmp_path, key):
+    imgs = rng_images(3, 4, 4, c=3)
+    np.savez(tmp_path / "one.npz", **{key: imgs})
+    ds = load_images(tmp_path / "one.npz")
+    assert torch.equal(ds.x, expected(imgs)) and ds.y is None
+
+
+def test_npz_several_arrays_keep_x_and_y(tmp_path):
+    imgs = rng_images(4, 4, 4)
+    np.savez(tmp_path / "xy.npz", samples=np.zeros((2, 3, 3), np.uint8), x=imgs, y=np.array([1, 0, 1, 0]))
+    ds = load_images(tmp_path / "xy.npz")
+    assert ds.x.shape == (4, 1, 4, 4) and ds.y.tolist() == [1, 0, 1, 0]
+
+
 def test_npz_bad_inputs(tmp_path):
     np.savez(tmp_path / "mismatch.npz", x=rng_images(3, 4, 4), y=np.array([0, 1]))
     with pytest.raises(DataError, match="labels of shape"):
         load_images(tmp_path / "mismatch.npz")
-    np.savez(tmp_path / "nokey.npz", foo=rng_images(3, 4, 4))
-    with pytest.raises(DataError, match="no image array.*foo"):
+    np.savez(tmp_path / "nokey.npz", foo=rng_images(3, 4, 4), bar=np.array([0, 1, 2]))
+    with pytest.raises(DataError, match="no image array.*keys: foo, bar") as err:
         load_images(tmp_path / "nokey.npz")
+    assert "\n" not in str(err.value)
     np.save(tmp_path / "flat.npy", np.zeros((3, 16), np.uint8))
     with pytest.raises(DataError, match="shape"):
         load_images(tmp_path / "flat.npy")

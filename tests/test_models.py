@@ -13,9 +13,14 @@ import genforge
 from genforge.core.config import TrainConfig
 from genforge.images.data import ImageDataset
 from genforge.core.errors import ConfigError, DataError
+from genforge.core import registry
 from genforge.core.train import Callback, Trainer
 
-from conftest import CLASS_NAMES, CONDITIONAL, MODELS, SMALL, TEMPLATES
+from conftest import CLASS_NAMES, SMALL, TEMPLATES
+
+# every registered image family (a new one needs small settings in conftest.SMALL)
+MODELS = registry.models_of("image")
+CONDITIONAL = [n for n in MODELS if registry.get(n).conditional]
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +58,17 @@ def params_of(module: nn.Module) -> list[torch.Tensor]:
 
 
 # -- registry ------------------------------------------------------------------------------------
-ALL = sorted(["mlp-gan", "dcgan", "cgan", "vae", "cvae", "gaussian-copula", "ctgan", "tvae"])
+ALL = sorted(["mlp-gan", "dcgan", "cgan", "vae", "cvae", "gaussian-copula", "ctgan", "tvae"])  # the known families
 
 
 def test_registry_lists_every_family():
     names = [n for n, _ in genforge.list_models()]
     assert names == ALL
     assert all(desc for _, desc in genforge.list_models())
+
+
+def test_every_image_family_has_small_settings():
+    assert sorted(SMALL) == MODELS
 
 
 def test_models_listing_survives_importing_the_models_package():
@@ -115,6 +124,18 @@ def test_seed_makes_sampling_reproducible(fitted, name):
     torch.manual_seed(123)
     model.sample(3, seed=9)
     assert torch.equal(torch.rand(5), expected)
+
+
+@pytest.mark.parametrize("name", ["dcgan", "cgan", "vae"])
+def test_seeded_samples_do_not_depend_on_the_batch_size(fitted, name):
+    model = fitted(name)
+    big = model.sample(150, seed=4, batch_size=1000)
+    for b in (7, 64, 100):
+        assert torch.equal(model.sample(150, seed=4, batch_size=b), big), b
+    assert torch.equal(model.sample(1, seed=4, batch_size=7), model.sample(1, seed=4))
+    # n <= batch_size: one chunk, the same draw as a single generate() call
+    assert torch.equal(model.sample(20, seed=4), model.generate(20, model.resolve_labels(20, None),
+                                                                torch.Generator().manual_seed(4)).clamp(-1, 1))
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -16,7 +16,8 @@ import pytest
 
 from genforge.core.errors import ConfigError, DataError
 from genforge.tables.metrics.report import write_table_report
-from genforge.tables.metrics.evaluate import evaluate_table, infer_metadata, sdv_metadata_from_schema
+from genforge.tables.data.schema import infer_schema
+from genforge.tables.metrics.evaluate import evaluate_table, sdv_metadata_from_schema
 
 METADATA = {"columns": {
     "customer_id": {"sdtype": "id"},
@@ -167,8 +168,9 @@ def test_metadata_from_schema():
         "a": {"sdtype": "numerical"}, "b": {"sdtype": "numerical"}, "c": {"sdtype": "categorical"},
         "d": {"sdtype": "boolean"}, "e": {"sdtype": "datetime", "datetime_format": "%d/%m/%Y"},
         "f": {"sdtype": "id"}}}
-    df = pd.DataFrame({"x": [1.5, 2.0] * 15, "y": ["a", "b"] * 15, "z": [f"id{i}" for i in range(30)]})
-    assert infer_metadata(df) == {"columns": {"x": {"sdtype": "numerical"}, "y": {"sdtype": "categorical"},
+    # metadata inferred without a schema file: the training schema rules (codes are ids from 50 values)
+    df = pd.DataFrame({"x": [1.5, 2.0] * 30, "y": ["a", "b"] * 30, "z": [f"id{i}" for i in range(60)]})
+    assert sdv_metadata_from_schema(infer_schema(df)) == {"columns": {"x": {"sdtype": "numerical"}, "y": {"sdtype": "categorical"},
                                               "z": {"sdtype": "id"}}}
 
 

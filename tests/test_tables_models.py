@@ -18,6 +18,8 @@ import torch
 from safetensors.torch import load_file
 
 import genforge
+from genforge.core import registry
+from genforge.core.generator import NeuralGenerator
 from genforge.tables.data.demo import customers_table
 from genforge.core.errors import ConfigError, DataError
 from genforge.tables.models.base import parse_where
@@ -28,9 +30,13 @@ SETTINGS = {
     "ctgan": ({"batch_size": 100, "pac": 10, "generator_dims": (64, 64), "discriminator_dims": (64, 64)}, 5),
     "tvae": ({"batch_size": 100, "hidden_dims": (64, 64), "latent_dim": 16}, 40),
 }
-MODELS = list(SETTINGS)
-NEURAL = ("ctgan", "tvae")
+MODELS = registry.models_of("table")  # every registered table family (a new one needs SETTINGS)
+NEURAL = [n for n in MODELS if issubclass(registry.get(n), NeuralGenerator)]
 CATEGORICAL = ("sex", "country", "city", "churned", "is_active")
+
+
+def test_every_table_family_has_small_settings():
+    assert sorted(SETTINGS) == MODELS
 
 
 def create(name: str, **params):
@@ -257,6 +263,39 @@ def test_impute_rejects_other_columns(model, real):
         model.impute(real.drop(columns="age").assign(extra=1))
     msg = one_line(info)
     assert "'age'" in msg and "'extra'" in msg
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_batched_imputation_fills_every_hole_in_one_call(fitted, name, monkeypatch):
+    model = fitted(name)
+    full = customers_table(120, seed=2)
+    df = full.astype({"age": float, "is_active": object})
+    rng = np.random.default_rng(1)
+    blanked = ["age", "sex", "country", "balance", "is_active"]  # columns the real table never leaves empty
+    for col in blanked:
+        df.loc[rng.random(len(df)) < 0.3, col] = np.nan
+    holes = df.isna()
+    assert len(holes[blanked].drop_duplicates()) > 10  # many missingness patterns and conditions
+    calls = []
+    sample_frame = type(model).sample_frame
+    monkeypatch.setattr(type(model), "sample_frame",
+                        lambda self, n, cond, rng, gen: calls.append(n) or sample_frame(self, n, cond, rng, gen))
+    out = model.impute(df, seed=0)
+    assert calls == [16 * int(holes.any(axis=1).sum())]  # every row with a hole, 16 candidates each, one call
+    assert out[blanked].notna().all().all()
+    for col in df.columns:
+        assert df.loc[~holes[col], col].tolist() == out.loc[~holes[col], col].tolist(), col
+    assert out["is_active"].dtype == bool and out["age"].dtype == np.int64
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(out, model.impute(df, seed=0))
+
+
+def test_per_row_condition_vectors_match_single_conditions(fitted):
+    cond = fitted("tvae").cond
+    wheres = [{"sex": "Female"}, {}, {"churned": "yes", "country": "France"}, {"sex": "Male", "is_active": True}]
+    batched = cond.from_where(len(wheres), wheres)
+    assert torch.equal(batched, torch.cat([cond.from_where(1, w) for w in wheres]))
+    assert batched[1].sum() == 0 and batched[2].sum() == 2
 
 
 def test_copula_imputation_uses_the_correlation():

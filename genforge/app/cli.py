@@ -12,6 +12,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich import box
 from rich.table import Column, Table
 
 from genforge.core.errors import GenforgeError
@@ -23,36 +24,32 @@ err = Console(stderr=True)
 
 
 def _print_summary(run, summary: dict, title: str) -> None:
+    from genforge.core.registry import modality_of
+    from genforge.core.train import distributed
+
+    if run is None or not distributed.is_writer():
+        return
+    mod = modality_of(run)
     losses = "  ".join(f"{k} {v:.4f}" for k, v in summary["losses"].items()) or "—"
-    table = (run.path / "schema.json").exists()
     trained = f"{summary['step']} steps" if summary["step"] > 1 else "fitted"
     out.print(f"\n[bold green]{title}[/] {trained} in {summary['elapsed']:.1f} s")
     out.print(f"  run directory : {run.path}")
-    if table:
-        out.print(f"  schema        : {run.path / 'schema.json'}  (edit a copy and pass --metadata to override kinds)")
-    else:
-        out.print(f"  sample grid   : {run.samples_dir / 'latest.png'}")
+    for label, value in mod.summary_lines(run):
+        out.print(f"  {label:<13} : {value}")
     out.print(f"  final losses  : {losses}")
     if run.metrics_path.exists():
         out.print(f"  metrics       : {run.metrics_path}  (TensorBoard: tensorboard --logdir {run.tensorboard_dir})")
     out.print("[bold]next[/]")
-    if table:
-        out.print(f"  genforge sample {run.path} -n 10000 -o synthetic.csv")
-        out.print(f'  genforge sample {run.path} -n 1000 -o subset.csv --where "column=value"')
-        out.print(f"  genforge evaluate {run.path} --target COLUMN")
-        out.print(f"  genforge impute {run.path} incomplete.csv -o completed.csv")
-    else:
-        out.print(f"  genforge sample {run.path} -n 64 -o grid.png")
-        out.print(f"  genforge sample {run.path} -n 10000 -o samples.npz")
-        out.print(f"  genforge evaluate {run.path}")
+    for cmd in mod.next_commands(run):
+        out.print(f"  {cmd}")
     if summary["step"] > 1:
         out.print(f"  genforge train --resume {run.path} --steps {summary['step'] * 2}   # train longer")
     out.print("  genforge runs")
 
 
-def _print_schema(schema) -> None:
+def _print_schema(rows: list[dict]) -> None:
     table = Table("column", "kind", "missing", "detail", "why", title="inferred schema")
-    for row in schema.describe():
+    for row in rows:
         table.add_row(*(str(row.get(k, "")) for k in ("name", "kind", "missing", "detail", "reason")))
     out.print(table)
     out.print("  to change a kind, pass --metadata FILE.json with e.g. "
@@ -100,15 +97,28 @@ def train(
     epochs: Optional[float] = typer.Option(None, help="passes over the table (table models; instead of --steps)"),
     encoding: Optional[str] = typer.Option(None, help="text encoding of a .csv/.tsv table (default utf-8), e.g. latin-1"),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: all cores)"),
+    device: Optional[str] = typer.Option(None, help="auto (default: a GPU when there is one), cpu, cuda, cuda:N or mps"),
+    precision: Optional[str] = typer.Option(None, help="fp32 (default) or bf16 (autocast; faster on CPUs with "
+                                            "AMX / AVX-512 BF16 and on GPUs)"),
+    nproc: int = typer.Option(1, help="data-parallel processes on this machine (torch.distributed; batch size is per "
+                              "process)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ):
-    """Train a model on your images; writes a run directory (weights, metrics, sample grids)."""
+    """Train a model on your data; writes a run directory (weights, metrics, checkpoints, previews)."""
+    from genforge.app.launch import check_nproc, relaunch
+    from genforge.app.workflows import resume_run, train_run
     from genforge.core.config import parse_assignments
     from genforge.core.errors import ConfigError
-    from genforge.app.workflows import resume_run, train_run
+    from genforge.core.train import distributed
 
+    check_nproc(nproc, warn=lambda msg: err.print(f"[yellow]warning:[/] {msg}", highlight=False))
+    if nproc > 1 and not distributed.launched():
+        relaunch(nproc, resume=resume, out=out_dir, root=root, model=model, data=data)
+        return
+    quiet = quiet or not distributed.is_writer()
     if resume is not None:
-        run, summary = resume_run(resume, steps=steps, minutes=minutes, progress=not quiet)
+        run, summary = resume_run(resume, steps=steps, minutes=minutes, progress=not quiet, device=device,
+                                  precision=precision, threads=threads)
         _print_summary(run, summary, "resumed and done:")
         return
     if data is None:
@@ -119,6 +129,7 @@ def train(
             params[key] = value
     budget = {"steps": steps, "minutes": minutes, "seed": seed, "sample_every": sample_every,
               "checkpoint_every": checkpoint_every, "progress": not quiet, "threads": threads}
+    budget.update({k: v for k, v in (("device", device), ("precision", precision)) if v is not None})
     run, summary = train_run(model, data, out=out_dir, root=root, size=size, channels=channels, limit=limit,
                              table=table, metadata=metadata, epochs=epochs, params=params, train=budget,
                              on_schema=_print_schema, encoding=encoding)
@@ -138,7 +149,7 @@ def sample(
     from genforge.app.workflows import sample_to
 
     info = sample_to(run, n, output, label=label, where=where, seed=seed)
-    what = "rows" if info["kind"] in ("csv", "parquet") else "samples"
+    what = "rows" if info.get("noun") == "rows" else "samples"
     out.print(f"wrote {info['n']} {what} from {info['model']} ({info['kind']}, shape {info['shape']}) to {info['path']}")
 
 
@@ -162,6 +173,8 @@ def evaluate(
     run: Optional[Path] = typer.Argument(None, help="run directory (or use --samples)"),
     samples: Optional[Path] = typer.Option(None, help="output of any tool: images (.npz/.npy/folder) or a table (.csv/.parquet)"),
     real: Optional[str] = typer.Option(None, help="real images (default: the run's data); tables: real holdout rows"),
+    encoding: Optional[str] = typer.Option(None, help="text encoding of .csv/.tsv tables given to --real/--samples "
+                                           "(default utf-8), e.g. latin-1"),
     n: Optional[int] = typer.Option(None, "-n", "--n", help="images or rows to generate (default 10,000 images / "
                                     "as many rows as the training table)"),
     target: Optional[str] = typer.Option(None, help="tables: the column a downstream model predicts (train-on-synthetic)"),
@@ -182,7 +195,7 @@ def evaluate(
 
     result, metrics_path, report = evaluate_run(run, samples=samples, real=real, n=n, seed=seed,
                                                 inception_weights=inception_weights, tstr=tstr, target=target,
-                                                out=out_dir, log=log)
+                                                encoding=encoding, out=out_dir, log=log)
     if as_json:
         print(json.dumps(result))
         return
@@ -220,19 +233,33 @@ def runs(root: Path = typer.Argument(Path("runs"), help="folder holding run dire
     if not rows:
         out.print(f"no runs under '{root}'; start one with 'genforge quickstart' or 'genforge train'")
         return
-    # fold, not truncate, the run path: it is what users copy into 'sample' and '--resume'
-    table = Table(Column("run", overflow="fold"), "model", "data", "steps", "time", "status", "last losses")
-    for r in rows:
+    # a run's name stays on one line (users copy it into 'sample' and '--resume'): the folder they live in
+    # is said once above the table, and the other columns fold or shorten around the names
+    names = [str(Path(r["path"]).relative_to(root)) if Path(r["path"]).is_relative_to(root) else r["path"]
+             for r in rows]
+    table = Table(Column("run", no_wrap=True, min_width=min(max(map(len, names)), max(16, out.width - 50))),
+                  Column("model", no_wrap=True, overflow="ellipsis", max_width=15),
+                  Column("data", no_wrap=True, overflow="ellipsis", max_width=10),
+                  Column("steps", no_wrap=True, justify="right"), Column("time", no_wrap=True, justify="right"),
+                  Column("status", no_wrap=True, overflow="ellipsis", max_width=8),
+                  Column("losses", overflow="fold", ratio=1, min_width=11),
+                  title=f"runs in {root}/", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
+    for name, r in zip(names, rows):
         data = Path(r["data"]).name if r["data"] else "?"
         losses = " ".join(f"{k} {v:.3f}" for k, v in r["losses"].items())
-        table.add_row(r["path"], r["model"], data, str(r["steps"]), f"{r['seconds']:.0f}s", r["status"], losses)
+        table.add_row(name, r["model"], data, str(r["steps"]), f"{r['seconds']:.0f}s", r["status"], losses)
     out.print(table)
 
 
 def main() -> None:
     """Entry point: run the app, turning user errors into one-line messages (exit code 2)."""
+    from genforge.core.train.distributed import PeerLost
+
     try:
         app()
+    except PeerLost:
+        sys.exit(3)  # the launcher says what happened, once
     except GenforgeError as e:
         from rich.markup import escape
 

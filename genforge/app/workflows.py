@@ -1,8 +1,9 @@
-"""The jobs the CLI runs, as plain Python functions: train a run, resume it, sample from it.
+"""The jobs the CLI runs, as plain Python functions that print nothing: train a run, resume it,
+sample from it, impute with it, evaluate it.
 
-Each function validates its inputs, does the work through the public API
-(:mod:`genforge.data`, :mod:`genforge.core.registry`, :class:`genforge.core.train.Trainer`) and
-returns plain values; the CLI only parses arguments and prints.
+Each validates its inputs before anything is written, does the work through the registry (a
+model's :class:`~genforge.core.modality.Modality` knows how to load its data, write its samples and
+evaluate them) and returns plain values. No job branches on the kind of data.
 """
 
 from __future__ import annotations
@@ -10,323 +11,168 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-
+from genforge.core import registry
 from genforge.core.config import TrainConfig, validate
 from genforge.core.errors import ConfigError
 from genforge.core.runs import RunDir
+from genforge.core.train.device import check_precision, resolve_device
+
+LOADER_OPTIONS = ("size", "channels", "table", "metadata", "encoding", "epochs")
 
 
-def _data_spec(data: str, modality: str, **options) -> dict[str, Any]:
-    p = Path(data)
-    path = str(p.resolve()) if p.exists() else data
-    spec = {"kind": modality, "path": path}
-    if modality == "image":
-        spec.update(size=options.get("size"), channels=options.get("channels"), split="train")
-    else:
-        meta = options.get("metadata")
-        spec.update(table=options.get("table"), metadata=str(Path(meta).resolve()) if meta else None,
-                    encoding=options.get("encoding"))
-    spec["limit"] = options.get("limit")
-    return spec
+def check_runtime(cfg: TrainConfig) -> None:
+    """Refuse a device or precision this machine cannot train with, before anything is written."""
+    check_precision(cfg.precision, resolve_device(cfg.device))
 
 
-def load_data(spec: dict[str, Any]):
-    """Load the training data a run's ``data`` section describes: an ImageDataset or a DataFrame."""
-    if spec.get("kind", "image") == "table":
-        from genforge.tables.data.readers import load_table
-
-        df, source = load_table(spec["path"], table=spec.get("table"), encoding=spec.get("encoding") or "utf-8")
-        if spec.get("limit"):
-            df = df.head(int(spec["limit"])).reset_index(drop=True)
-        df.attrs["source"] = source
-        return df
-    from genforge.images.data import load_images
-
-    return load_images(spec["path"], size=spec.get("size"), channels=spec.get("channels"),
-                       split=spec.get("split", "train"), limit=spec.get("limit"))
+def _check_loader_options(model: str, modality, options: dict[str, Any]) -> None:
+    given = [k for k in LOADER_OPTIONS if options.get(k) is not None and k not in modality.data_options]
+    if given:
+        flags = ", ".join(f"--{k}" for k in given)
+        owners = [m.plural for m in registry.modalities() if set(given) <= m.data_options]
+        why = f" ({'/'.join(owners)} only)" if owners else ""
+        raise ConfigError(f"{flags} {'does' if len(given) == 1 else 'do'} not apply to '{model}', which learns "
+                          f"{modality.plural}{why}; drop {'it' if len(given) == 1 else 'them'}")
 
 
-def _source(dataset) -> str:
-    return getattr(dataset, "source", None) or getattr(dataset, "attrs", {}).get("source", "")
-
-
-def train_run(model: str, data: str, *, out: str | Path | None = None, root: str | Path = "runs",
-              size: int | None = None, channels: int | None = None, limit: int | None = None,
-              table: str | None = None, metadata: str | Path | None = None, epochs: float | None = None,
-              params: dict[str, Any] | None = None, train: dict[str, Any] | None = None,
-              on_schema=None, encoding: str | None = None) -> tuple[RunDir, dict]:
-    """Train ``model`` on ``data`` (images or a table, by the model's kind) into a new run directory.
-
-    Returns ``(run, summary)``. All inputs are validated (model name, hyper-parameters, budget,
-    data, schema) before the run directory is created, so a bad call leaves nothing behind.
-    """
-    from genforge.core.registry import create
-
-    gen = create(model, **(params or {}))
-    if gen.modality == "image" and (table or metadata or epochs or encoding):
-        raise ConfigError(f"--table, --metadata, --epochs and --encoding are for table models; '{model}' learns images")
-    if gen.modality == "table" and (size or channels):
-        raise ConfigError(f"--size and --channels are for image models; '{model}' learns tables")
-    spec = _data_spec(data, gen.modality, size=size, channels=channels, limit=limit, table=table, metadata=metadata,
-                      encoding=encoding)
-    dataset = load_data(spec)
-    train = dict(train or {})
-    gen.adopt_data(dataset, metadata=spec.get("metadata"), seed=train.get("seed", 0))
-    if gen.modality == "table":
-        if on_schema is not None:
-            on_schema(gen.schema)
-        cfg = gen.train_config(len(dataset), {**train, "epochs": epochs})
-    else:
-        cfg = validate(TrainConfig, train, what="training options")
+def new_run_dir(model: str, data: str, out: str | Path | None, root: str | Path) -> RunDir:
+    """The run directory of a new run: ``out`` (must be new or empty) or ``root/<model>-<data>-<time>``."""
     if out is not None:
         out = Path(out)
         if out.exists() and any(out.iterdir()):
             raise ConfigError(f"output folder '{out}' exists and is not empty; pick a new --out "
                               f"or continue that run with --resume {out}")
         out.mkdir(parents=True, exist_ok=True)
-        run = RunDir(out)
-    else:
-        stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(str(data).rstrip("/")).stem or "data")
-        run = RunDir.new(root, f"{model}-{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-    run.write_config({"genforge": _version(), "model": gen.name,
-                      "model_config": gen.config.model_dump(mode="json"),
-                      "train": cfg.model_dump(mode="json"), "data": {**spec, "source": _source(dataset)}})
-    if gen.modality == "table":
-        gen.schema.save(run.path / "schema.json")
+        return RunDir(out)
+    return RunDir.new(root, default_run_name(model, data))
+
+
+def default_run_name(model: str, data: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(str(data).rstrip("/")).stem or "data")
+    return f"{model}-{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def train_run(model: str, data: str, *, out: str | Path | None = None, root: str | Path = "runs",
+              size: int | None = None, channels: int | None = None, limit: int | None = None,
+              table: str | None = None, metadata: str | Path | None = None, epochs: float | None = None,
+              params: dict[str, Any] | None = None, train: dict[str, Any] | None = None,
+              on_schema: Callable | None = None, encoding: str | None = None) -> tuple[RunDir, dict]:
+    """Train ``model`` on ``data`` (whatever its modality reads) into a new run directory.
+
+    Returns ``(run, summary)``. Every input (model name, hyper-parameters, budget, device, data,
+    schema) is validated before the run directory is created, so a bad call leaves nothing behind.
+    ``on_schema(rows)`` is called with what the model inferred from the data (a table's schema)
+    before training starts.
+    """
+    from genforge.core.train import distributed
+
+    gen = registry.create(model, **(params or {}))
+    mod = registry.modality_of(gen)
+    options = {"size": size, "channels": channels, "table": table, "metadata": metadata, "encoding": encoding,
+               "epochs": epochs, "limit": limit}
+    _check_loader_options(model, mod, options)
+    spec = mod.data_spec(data, **options)
+    dataset = mod.load_data(spec)
+    train = dict(train or {})
+    gen.adopt_data(dataset, metadata=spec.get("metadata"), seed=train.get("seed", 0))
+    described = mod.describe_model(gen)
+    if on_schema is not None and described is not None and distributed.is_writer():
+        on_schema(described)
+    cfg = gen.train_config(dataset, {**train, "epochs": epochs})
+    check_runtime(cfg)
+    if distributed.is_writer():
+        run = new_run_dir(model, data, out, root)
+        run.write_run_config(gen, cfg, {**spec, "source": mod.source_of(dataset)})
+        mod.write_run_files(gen, run)
+    else:  # other processes of a multi-process run read, never write
+        run = RunDir(out) if out is not None else None
     summary = gen.train_in_run(dataset, cfg, run)
     return run, summary
 
 
 def resume_run(path: str | Path, *, steps: int | None = None, minutes: float | None = None,
-               progress: bool = True) -> tuple[RunDir, dict]:
-    """Continue a run from its last checkpoint; ``steps``/``minutes`` replace the run's total budget."""
-    from genforge.core.registry import get
+               progress: bool = True, device: str | None = None, precision: str | None = None,
+               threads: int | None = None) -> tuple[RunDir, dict]:
+    """Continue a run from its last checkpoint; ``steps``/``minutes`` replace the run's total budget,
+    ``device``/``precision``/``threads`` replace how it runs (a run trained on a GPU resumes on a CPU)."""
+    from genforge.core.train import distributed
 
     run = RunDir.open(path)
     cfg = run.read_config()
-    run.remove_temp_files()  # left by a killed run; the files they were replacing are intact
-    gen = get(cfg["model"])(**cfg["model_config"])
+    gen = registry.create(cfg["model"], **(cfg.get("model_config") or {}))
+    mod = registry.modality_of(gen)
     train = dict(cfg.get("train") or {})
     if steps is not None or minutes is not None:
         train.update(steps=steps, minutes=minutes)
+    for key, value in (("device", device), ("precision", precision), ("threads", threads)):
+        if value is not None:
+            train[key] = value
     train["progress"] = progress
     tcfg = validate(TrainConfig, train, what="training options")
-    spec = cfg["data"]
-    dataset = load_data(spec)
-    if gen.modality == "table" and run.weights_path.exists():
-        gen.restore_meta(run.load_weights()[1])  # the encoding the checkpoint was trained with
+    check_runtime(tcfg)
+    spec = cfg.get("data") or {}
+    if not spec.get("path"):
+        raise ConfigError(f"run '{run.path}' was trained on data given in memory from Python (its config.yaml "
+                          f"records no data path); continue it from Python with model.fit(data, ...) on a new run")
+    dataset = mod.load_data(spec)
+    if run.weights_path.exists():
+        gen.restore_meta(run.load_weights()[1])  # what the checkpoint was trained with (a table's encoding)
     gen.adopt_data(dataset, metadata=spec.get("metadata"), seed=tcfg.seed)
-    cfg["train"] = tcfg.model_dump(mode="json")
-    run.write_config(cfg)
+    if distributed.is_writer():
+        run.remove_temp_files()  # left by a killed run; the files they were replacing are intact
+        run.write_run_config(gen, tcfg, spec)
     summary = gen.train_in_run(dataset, tcfg, run, resume=True)
     return run, summary
 
 
-def parse_label(label: str | None):
-    """``--label`` text -> int class index, or the class name as given."""
-    if label is None:
-        return None
-    return int(label) if label.lstrip("-").isdigit() else label
-
-
 def sample_to(run_path: str | Path, n: int, output: str | Path, *, label: str | None = None,
               where: str | dict | None = None, seed: int | None = None) -> dict[str, Any]:
-    """Sample ``n`` images or rows from a run and write them to ``output``.
+    """Sample ``n`` items from a run and write them to ``output`` in a format its modality writes.
 
     Images: ``.npz`` -> uint8 array (and labels); ``.png`` -> one grid; a folder (no suffix, or a
     trailing slash) -> one PNG per image. Tables: ``.csv`` or ``.parquet``, with ``where``
     (``"sex=Female,income=>50K"`` or a dict) for rows with exactly those values. Returns a
     description of what was written.
     """
-    import genforge
-    from genforge.images.imageio import save_grid, save_npz, save_png_folder
-
-    if not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"-n must be a positive number of samples, got {n}")
-    out = Path(output)
-    if RunDir.open(run_path).read_config().get("data", {}).get("kind") == "table" or out.suffix.lower() in (
-            ".csv", ".parquet"):
-        return _sample_table(run_path, n, out, where=where, seed=seed, label=label)
-    if where:
-        raise ConfigError("--where is for table models; image models take --label")
-    kind = "npz" if out.suffix.lower() == ".npz" else "grid" if out.suffix.lower() == ".png" else (
-        "folder" if out.suffix == "" or str(output).endswith("/") else None)
-    if kind is None:
-        raise ConfigError(f"cannot write samples to '{output}': use a .npz file, a .png grid, or a folder name")
-    model = genforge.load(run_path)
-    labels = parse_label(label)
-    x = model.sample(n, labels=labels, seed=seed)
-    y = model.resolve_labels(n, labels) if model.conditional else None
-    if kind == "npz":
-        save_npz(out, x, y)
-    elif kind == "grid":
-        save_grid(x, out, nrow=model.num_classes if (model.conditional and labels is None) else None)
-    else:
-        save_png_folder(x, out, None if y is None else y.numpy())
-    return {"path": str(out), "kind": kind, "n": n, "shape": list(x.shape), "model": model.name}
-
-
-def _sample_table(run_path, n: int, out: Path, *, where, seed, label) -> dict[str, Any]:
-    import genforge
-    from genforge.tables.data.readers import save_table
-    from genforge.tables.models.base import parse_where
-
-    if label is not None:
-        raise ConfigError("--label is for image models; table models take --where column=value")
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise ConfigError(f"cannot write rows to '{out}': use a .csv or .parquet file")
-    model = genforge.load(run_path)
-    if model.modality != "table":
-        raise ConfigError(f"run '{run_path}' holds an image model; write its samples to .npz, .png or a folder")
-    cond = parse_where(where) if isinstance(where, str) else (where or {})
-    t0 = time.perf_counter()
-    df = model.sample(n, where=cond, seed=seed)
-    secs = time.perf_counter() - t0
-    save_table(df, out)
-    return {"path": str(out), "kind": out.suffix.lstrip(".").lower(), "n": n, "shape": list(df.shape),
-            "model": model.name, "seconds": round(secs, 2), "where": cond}
+    run = RunDir.open(run_path)
+    mod = registry.modality_of(run)
+    model = registry.load(run.path)
+    return mod.write_samples(model, n, Path(output), label=label, where=where, seed=seed)
 
 
 def impute_to(run_path: str | Path, table: str | Path, output: str | Path, *, seed: int | None = None,
               encoding: str | None = None) -> dict:
     """Fill the missing cells of ``table`` with a table model's draws given each row's present cells."""
-    import genforge
-    from genforge.tables.data.readers import load_table, save_table
-
-    out = Path(output)
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise ConfigError(f"cannot write the completed table to '{out}': use a .csv or .parquet file")
-    model = genforge.load(run_path)
-    if model.modality != "table":
-        raise ConfigError(f"run '{run_path}' holds an image model; impute needs a table model")
-    df, _ = load_table(table, encoding=encoding or "utf-8")
-    holes = int(df.isna().to_numpy().sum())
-    done = model.impute(df, seed=seed)
-    save_table(done, out)
-    return {"path": str(out), "rows": len(df), "filled": holes - int(done.isna().to_numpy().sum()), "model": model.name}
-
-
-def _version() -> str:
-    from genforge import __version__
-
-    return __version__
-
-
-def _real_sets(spec: dict[str, Any], seed: int):
-    """(train, test) real images for evaluation: the IDX test split when there is one, else a seeded split."""
-    from genforge.images.data import load_images
-
-    train = load_data(spec)
-    p = Path(str(spec["path"]))
-    if p.is_dir() and any(f.name.startswith("t10k-images") for f in p.iterdir()):
-        test = load_images(p, size=spec.get("size"), channels=spec.get("channels"), split="test")
-        return train, test
-    return train.split(0.2, seed=seed)
+    run = RunDir.open(run_path)
+    mod = registry.modality_of(run)
+    return mod.impute_file(registry.load(run.path), Path(table), Path(output), seed=seed, encoding=encoding)
 
 
 def evaluate_run(run_path: str | Path | None = None, *, samples: str | Path | None = None,
                  real: str | Path | None = None, n: int | None = None, seed: int = 0,
                  inception_weights: str | Path | None = None, tstr: bool = True, target: str | None = None,
-                 out: str | Path | None = None, log=None) -> tuple[dict[str, Any], Path, Path]:
+                 encoding: str | None = None, out: str | Path | None = None, log=None
+                 ) -> tuple[dict[str, Any], Path, Path]:
     """Evaluate a run (or a samples file) against real data; writes metrics.json and report.html.
 
-    Returns ``(result, metrics_path, report_path)``. Images: real data defaults to the run's
-    training data (its IDX test split, or a held-out 20%); ``samples`` (.npz/.npy/folder from any
-    tool) needs ``real``; ``n`` defaults to 10,000. Tables: ``real`` is the real holdout (rows the
-    model never saw; default a seeded 20% of the training table), ``target`` the column for
-    train-on-synthetic-test-on-real, ``n`` defaults to the training table's row count.
+    Returns ``(result, metrics_path, report_path)``. The run's modality (or, for ``samples``, the
+    file's) does the work: images compare 10,000 samples with the run's real data (its IDX test
+    split, or a held-out 20%); tables compare as many rows as the training table with ``real`` (the
+    real holdout, read with ``encoding``), ``target`` naming the column for train-on-synthetic.
     """
-    import genforge
-    from genforge.core import io
-    from genforge.images.metrics import evaluate_images, inception_extractor
-    from genforge.images.metrics.report import write_images_report
-
     if (run_path is None) == (samples is None):
         raise ConfigError("evaluate needs either a run directory or --samples FILE (with --real PATH)")
-    is_table = (samples is not None and Path(samples).suffix.lower() in (".csv", ".parquet")) or (
-        run_path is not None and RunDir.open(run_path).read_config().get("data", {}).get("kind") == "table")
-    if is_table:
-        return _evaluate_table(run_path, samples=samples, real=real, n=n, seed=seed, target=target, out=out, log=log)
-    if target is not None:
-        raise ConfigError("--target is for table models (the column a downstream model predicts)")
-    n = 10000 if n is None else n
-    if not isinstance(n, int) or n < 2:
-        raise ConfigError(f"--n must be at least 2 generated images, got {n}")
-    model, fake_labels, metrics_log, title = None, None, None, ""
+    run = model = None
     if run_path is not None:
         run = RunDir.open(run_path)
-        cfg = run.read_config()
-        model = genforge.load(run.path)
-        spec = dict(cfg.get("data") or {})
-        if real is not None:
-            spec = {**spec, "path": str(real)}
-        if not spec.get("path"):
-            raise ConfigError(f"run '{run.path}' does not record its data; pass --real PATH")
-        fake = model.sample(n, seed=seed)
-        fake_labels = model.resolve_labels(n, None)
-        metrics_log = run.read_metrics()
-        out_dir = Path(out) if out else run.path
-        title = f"{model.name} — {run.path}"
+        mod = registry.modality_of(run)
+        model = registry.load(run.path)
     else:
-        if real is None:
-            raise ConfigError("--samples needs --real PATH: the real images to compare them with")
-        from genforge.images.data import load_images
-
-        gen_data = load_images(samples)
-        fake, fake_labels = gen_data.x[:n], (gen_data.y[:n] if gen_data.y is not None else None)
-        c, h, _ = gen_data.image_shape
-        spec = {"path": str(real), "size": h, "channels": c}
-        out_dir = Path(out) if out else Path(samples).resolve().parent
-        title = Path(samples).name
-    real_train, real_test = _real_sets(spec, seed)
-    extractor = inception_extractor(inception_weights) if inception_weights else None
-    result = evaluate_images(real_train, fake, real_test=real_test, fake_labels=fake_labels, extractor=extractor,
-                             model=model, seed=seed, tstr=tstr, log=log)
-    result["title"] = title
-    out_dir.mkdir(parents=True, exist_ok=True)
-    metrics_path = out_dir / "metrics.json"
-    io.write_json(metrics_path, result)
-    report = write_images_report(out_dir / "report.html", result, fake, real_train.x, title=title,
-                                 fake_labels=fake_labels, training_metrics=metrics_log)
-    return result, metrics_path, report
-
-
-def _evaluate_table(run_path, *, samples, real, n, seed, target, out, log) -> tuple[dict[str, Any], Path, Path]:
-    import genforge
-    from genforge.core import io
-    from genforge.tables.data.readers import load_table
-    from genforge.tables.metrics.report import write_table_report
-    from genforge.tables.metrics.evaluate import evaluate_table, sdv_metadata_from_schema
-
-    metadata = None
-    if run_path is not None:
-        run = RunDir.open(run_path)
-        model = genforge.load(run.path)
-        real_train = load_data(run.read_config()["data"])
-        holdout = load_table(real)[0] if real is not None else None
-        n = len(real_train) if n is None else n
-        if not isinstance(n, int) or n < 2:
-            raise ConfigError(f"--n must be at least 2 rows, got {n}")
-        if log:
-            log(f"sampling {n} rows from {model.name}")
-        synthetic = model.sample(n, seed=seed)
-        metadata = sdv_metadata_from_schema(model.schema)
-        out_dir, title = Path(out) if out else run.path, f"{model.name} — {run.path.name}"
-    else:
-        if real is None:
-            raise ConfigError("--samples needs --real PATH: the real table to compare it with")
-        synthetic, _ = load_table(samples)
-        real_train, holdout = load_table(real)[0], None
-        if n is not None:
-            synthetic = synthetic.head(n)
-        out_dir, title = Path(out) if out else Path(samples).resolve().parent, Path(samples).name
-    result = evaluate_table(real_train, synthetic, holdout=holdout, target=target, metadata=metadata, seed=seed,
-                            log=log)
-    result["title"] = title
-    out_dir.mkdir(parents=True, exist_ok=True)
-    metrics_path = out_dir / "metrics.json"
-    io.write_json(metrics_path, result)
-    report = write_table_report(out_dir / "report.html", result, real_train, synthetic, title=title, metadata=metadata)
-    return result, metrics_path, report
+        mod = registry.modality_for_samples(samples)
+    return mod.evaluate(run=run, model=model, samples=Path(samples) if samples is not None else None, real=real,
+                        n=n, seed=seed, target=target, inception_weights=inception_weights, tstr=tstr,
+                        encoding=encoding, out=Path(out) if out is not None else None, log=log)

@@ -38,6 +38,8 @@ class TrainConfig(BaseModel):
     sample_every: int = Field(500, gt=0, description="write a sample grid every N steps")
     checkpoint_every: int = Field(1000, gt=0, description="write a checkpoint every N steps")
     threads: int | None = Field(None, gt=0, description="torch CPU threads (default: all cores)")
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps (auto picks a GPU when there is one)")
+    precision: str = Field("fp32", description="fp32, or bf16 (autocast; weights and checkpoints stay fp32)")
     progress: bool = Field(True, description="show a progress bar")
 
     @model_validator(mode="after")

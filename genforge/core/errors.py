@@ -26,3 +26,8 @@ class RunDirError(GenforgeError):
 
 class TrainingDiverged(GenforgeError):
     """Training produced NaN/inf losses; the last good checkpoint was kept."""
+
+
+def describe_error(err: BaseException) -> str:
+    """An exception as ``Type: message`` on one line (white space folded), to embed in a GenforgeError."""
+    return f"{type(err).__name__}: " + " ".join(str(err).split())

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from genforge.core.config import ModelConfig, validate
+from genforge.core.config import ModelConfig, TrainConfig, validate
 from genforge.core.errors import ConfigError
 from genforge.core.runs import RunDir
 from genforge.core.train import state as st
@@ -26,22 +26,49 @@ from genforge.core.train import state as st
 class Generator:
     """Base of every registered model family.
 
-    Subclasses set ``name``, ``description``, ``Config`` (a :class:`ModelConfig`) and implement
-    :meth:`fit`, :meth:`sample`, :meth:`state_tensors` (what ``model.safetensors`` holds),
-    :meth:`weights_meta` (JSON-able extras stored with it) and :meth:`from_weights`.
+    Subclasses set ``name``, ``description``, ``modality`` (the registered modality they belong to:
+    there is no default), ``Config`` (a :class:`ModelConfig`) and implement :meth:`sample`,
+    :meth:`adopt_data`, :meth:`train_in_run`, :meth:`state_tensors` (what ``model.safetensors``
+    holds), :meth:`weights_meta` (JSON-able extras stored with it) and :meth:`from_weights`.
     """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    modality: ClassVar[str] = "image"
+    modality: ClassVar[str]
     conditional: ClassVar[bool] = False
     Config: ClassVar[type[ModelConfig]] = ModelConfig
 
     def __init__(self, **params: Any):
         self.config = validate(self.Config, params, what=f"model '{self.name}'")
 
-    def fit(self, data, **options) -> "Generator":  # pragma: no cover - abstract
-        raise NotImplementedError
+    # -- public API (scikit-learn / SDV style) ---------------------------------------------------
+    def fit(self, data, *, run_dir: str | Path | None = None, progress: bool = False, metadata=None,
+            **options: Any) -> "Generator":
+        """Learn from ``data``: the modality's in-memory data set, or a path / built-in name it can load.
+
+        ``options`` are training options (``steps``, ``minutes``, ``seed``, ``device``, ``precision``;
+        table models also take ``epochs``); ``metadata`` overrides a table's inferred schema;
+        ``run_dir`` (optional) receives the run directory (config, checkpoints, metrics, previews).
+        Returns ``self``.
+        """
+        from genforge.core.registry import modality_of
+
+        mod = modality_of(self)
+        if isinstance(data, (str, Path)):
+            spec = mod.data_spec(str(data))
+            data = mod.load_data(spec)
+        else:
+            spec = mod.spec_of(data)
+        self.refit_data(data, metadata=metadata, seed=options.get("seed", 0))
+        cfg = self.train_config(data, {"progress": progress, **options})
+        run = None
+        if run_dir is not None:
+            run = RunDir(run_dir)
+            run.path.mkdir(parents=True, exist_ok=True)
+            run.write_run_config(self, cfg, spec or {"kind": self.modality, "source": mod.source_of(data)})
+            mod.write_run_files(self, run)
+        self.train_in_run(data, cfg, run)
+        return self
 
     def sample(self, n: int, **options):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -50,12 +77,34 @@ class Generator:
     def is_fitted(self) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def state_tensors(self) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def check_count(self, n, what: str = "samples") -> None:
+        """Refuse a count that is not a positive integer; refuse sampling before training."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"number of {what} must be a positive integer, got {n!r}")
+        self.check_fitted()
 
+    def check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise ConfigError(f"model '{self.name}' is not trained yet; call fit() or load a trained run")
+
+    def impute(self, data, **options):
+        """Fill the missing values of ``data`` (models that can; tables today)."""
+        raise ConfigError(f"model '{self.name}' cannot impute missing values; impute needs a table model "
+                          f"(gaussian-copula, ctgan or tvae)")
+
+    # -- what the jobs use -------------------------------------------------------------------------
     def adopt_data(self, data, **options) -> None:  # pragma: no cover - abstract
         """Take what the model needs from the data (shape, classes, schema) or check it matches."""
         raise NotImplementedError
+
+    def refit_data(self, data, **options) -> None:
+        """What ``fit`` does with new data: adopt it (a table model re-infers its schema instead)."""
+        self.adopt_data(data, **options)
+
+    def train_config(self, data, options: dict[str, Any]) -> TrainConfig:
+        """The validated training options for ``data``; unusable ones are a one-line ConfigError."""
+        options = {k: v for k, v in options.items() if not (k == "epochs" and v is None)}
+        return validate(TrainConfig, options, what="training options")
 
     def train_in_run(self, data, config, run: RunDir | None, resume: bool = False) -> dict[str, Any]:
         """Train on adopted ``data`` under ``config`` (a TrainConfig), writing into ``run``; returns the summary."""
@@ -65,19 +114,12 @@ class Generator:
         """JSON-able state stored beside the tensors (e.g. a table's schema and encoding)."""
         return {}
 
+    def restore_meta(self, meta: dict) -> None:
+        """Restore what :meth:`weights_meta` saved, before the networks are built."""
+
     @classmethod
     def from_weights(cls, model_config: dict, tensors: dict[str, torch.Tensor], meta: dict) -> "Generator":
         raise NotImplementedError  # pragma: no cover - abstract
-
-    def fit_run(self, run_dir: str | Path | None, config, source: str) -> RunDir | None:
-        """The run directory a Python ``fit(..., run_dir=)`` writes to (None: train in memory)."""
-        if run_dir is None:
-            return None
-        run = RunDir(run_dir)
-        run.path.mkdir(parents=True, exist_ok=True)
-        run.write_config({"model": self.name, "model_config": self.config.model_dump(mode="json"),
-                          "train": config.model_dump(mode="json"), "data": {"source": source}})
-        return run
 
     def save_weights(self, run: RunDir) -> None:
         """Write ``model.safetensors`` into ``run``: tensors plus config and extras as JSON metadata."""
@@ -91,8 +133,7 @@ class Generator:
         run = RunDir(path)
         run.path.mkdir(parents=True, exist_ok=True)
         cfg = run.read_config() if run.config_path.exists() else {}
-        cfg.update(model=self.name, model_config=self.config.model_dump(mode="json"))
-        run.write_config(cfg)
+        run.write_run_config(self, cfg.get("train"), cfg.get("data"))
         self.save_weights(run)
         return run.path
 
@@ -115,6 +156,7 @@ class NeuralGenerator(Generator):
         super().__init__(**params)
         self.nets: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.device = torch.device("cpu")
 
     # -- the trainer's protocol --------------------------------------------------------------------
     @property
@@ -137,6 +179,26 @@ class NeuralGenerator(Generator):
 
     def configure_optimizers(self) -> None:
         self.optimizers = dict(self.make_optimizers())
+
+    def to(self, device) -> "NeuralGenerator":
+        """Move the networks to ``device`` (a torch.device or a name such as "cuda"); returns self."""
+        from genforge.core.train.device import resolve_device
+
+        self.device = resolve_device(device)
+        for net in self.nets.values():
+            net.to(self.device)
+        return self
+
+    @property
+    def train_batch_size(self) -> int:
+        """Examples per training step (per process)."""
+        return int(self.config.batch_size)
+
+    def batch_source(self, data):
+        """Where the trainer's batches come from: the data's tensors (labels only for conditional models)."""
+        from genforge.core.train.batches import TensorBatches
+
+        return TensorBatches(data.x, data.y if self.conditional else None)
 
     def state_modules(self) -> dict[str, nn.Module]:
         """Everything the checkpoint holds (networks, EMA)."""
@@ -162,22 +224,15 @@ class NeuralGenerator(Generator):
     def prepare_sampling(self) -> None:
         """Hook run before sampling or saving (e.g. refresh an EMA generator's BatchNorm statistics)."""
 
-    def training_data(self, data):
-        """What the trainer iterates over: an object with tensors ``x`` (and ``y`` or None)."""
-        return data
-
     def train_in_run(self, data, config, run: RunDir | None, resume: bool = False) -> dict[str, Any]:
         from genforge.core.train import Trainer
 
-        return Trainer(self, self.training_data(data), config, run).fit(resume=resume)
+        return Trainer(self, data, config, run).fit(resume=resume)
 
     # -- weights ------------------------------------------------------------------------------------
     def state_tensors(self) -> dict[str, torch.Tensor]:
         self.prepare_sampling()
         return st.modules_to_tensors({k: self.nets[k] for k in self.sampling_names})
-
-    def restore_meta(self, meta: dict) -> None:
-        """Restore what :meth:`weights_meta` saved, before the networks are built."""
 
     @classmethod
     def from_weights(cls, model_config: dict, tensors: dict[str, torch.Tensor], meta: dict) -> "NeuralGenerator":

@@ -1,37 +1,51 @@
-"""The one registry of model families: ``name -> class``.
+"""The one registry: model families (``name -> class``) and modalities (``name -> Modality``).
 
-A family registers itself with :func:`register` when its module is imported
-(``genforge.models`` imports them all). :func:`create` builds one by name.
+A modality package (``genforge.images``, ``genforge.tables``) registers its families with
+:func:`register` and its :class:`~genforge.core.modality.Modality` with :func:`register_modality`
+when it is imported; the registry imports the built-in packages by name on first use, so core
+never imports a modality. :func:`create` builds a model by name; :func:`modality_of` finds the
+modality of a model, a run directory or a model name.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genforge.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from genforge.core.generator import Generator
+    from genforge.core.modality import Modality
+
+BUILTIN_MODALITIES = ("genforge.images", "genforge.tables")
 
 _MODELS: dict[str, type["Generator"]] = {}
+_MODALITIES: dict[str, "Modality"] = {}
 
 
 def register(cls: type["Generator"]) -> type["Generator"]:
-    """Class decorator: make ``cls`` available under ``cls.name``."""
+    """Class decorator: make ``cls`` available under ``cls.name`` (it must name its modality)."""
     if cls.name in _MODELS and _MODELS[cls.name] is not cls:
         raise RuntimeError(f"model name '{cls.name}' registered twice")
+    if not getattr(cls, "modality", None):
+        raise RuntimeError(f"model '{cls.name}' does not say its modality (set the class attribute 'modality')")
     _MODELS[cls.name] = cls
     return cls
 
 
-BUILTIN_MODALITIES = ("genforge.images", "genforge.tables")
+def register_modality(modality: "Modality") -> "Modality":
+    """Make ``modality`` available under ``modality.name``."""
+    if modality.name in _MODALITIES and type(_MODALITIES[modality.name]) is not type(modality):
+        raise RuntimeError(f"modality '{modality.name}' registered twice")
+    _MODALITIES[modality.name] = modality
+    return modality
 
 
 def _ensure_loaded() -> None:
     """Import the built-in modality packages (each registers its models and its modality object)."""
-    import importlib
-
     for module in BUILTIN_MODALITIES:
         importlib.import_module(module)
 
@@ -39,8 +53,8 @@ def _ensure_loaded() -> None:
 def get(name: str) -> type["Generator"]:
     """Return the class registered as ``name`` or raise a ConfigError suggesting close names."""
     _ensure_loaded()
-    if name not in _MODELS:
-        close = difflib.get_close_matches(name, _MODELS, n=1)
+    if not isinstance(name, str) or name not in _MODELS:
+        close = difflib.get_close_matches(name, _MODELS, n=1) if isinstance(name, str) else []
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise ConfigError(
             f"unknown model '{name}'; {hint}available: {', '.join(sorted(_MODELS))} (see 'genforge models')"
@@ -57,3 +71,62 @@ def available() -> list[tuple[str, str]]:
     """``(name, one-line description)`` of every registered model, sorted by name."""
     _ensure_loaded()
     return [(n, _MODELS[n].description) for n in sorted(_MODELS)]
+
+
+def models_of(modality: str) -> list[str]:
+    """Names of the registered models of one modality, sorted."""
+    _ensure_loaded()
+    return sorted(n for n, cls in _MODELS.items() if cls.modality == modality)
+
+
+def modality(name: str) -> "Modality":
+    """The modality registered as ``name`` ("image", "table", ...)."""
+    _ensure_loaded()
+    if name not in _MODALITIES:
+        raise ConfigError(f"unknown data kind '{name}'; genforge knows: {', '.join(sorted(_MODALITIES))}")
+    return _MODALITIES[name]
+
+
+def modalities() -> list["Modality"]:
+    """Every registered modality."""
+    _ensure_loaded()
+    return list(_MODALITIES.values())
+
+
+def modality_of(thing) -> "Modality":
+    """The modality of a model (instance or class), a model name, or a run directory (path or RunDir).
+
+    A run's modality comes from its model's registration, never from what its files look like.
+    """
+    if isinstance(thing, str) and not Path(thing).exists():
+        return modality(get(thing).modality)
+    if isinstance(thing, (str, Path)) or hasattr(thing, "read_config"):
+        from genforge.core.runs import RunDir
+
+        run = thing if hasattr(thing, "read_config") else RunDir.open(thing)
+        return modality(get(run.read_config()["model"]).modality)
+    return modality(thing.modality)
+
+
+def modality_for_samples(path: str | Path) -> "Modality":
+    """The modality whose samples ``path`` holds (by suffix, or a folder of images)."""
+    p = Path(path)
+    owners = [m for m in modalities() if m.owns_samples(p)]
+    if not owners:
+        kinds = ", ".join(sorted({s for m in modalities() for s in m.sample_suffixes}))
+        raise ConfigError(f"cannot tell what '{path}' holds; give a file ending in one of {kinds}, or a folder of images")
+    return owners[0]
+
+
+def load(path, device: str = "cpu") -> "Generator":
+    """Load the trained model of a run directory (or a folder written by ``model.save``) onto ``device``."""
+    from genforge.core.runs import RunDir
+
+    run = RunDir.open(path)
+    cfg = run.read_config()
+    cls = get(cfg["model"])
+    tensors, meta = run.load_weights()
+    model = cls.from_weights(cfg.get("model_config") or {}, tensors, meta)
+    if device != "cpu" and hasattr(model, "to"):
+        model.to(device)
+    return model

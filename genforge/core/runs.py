@@ -121,8 +121,18 @@ class RunDir:
 
     # -- config / summary / metrics -----------------------------------------------------
     def write_config(self, config: dict[str, Any]) -> None:
-        """Write the resolved config (model, model_config, train, data)."""
+        """Write ``config.yaml`` as given; jobs use :meth:`write_run_config`, the one shape."""
         io.write_yaml(self.config_path, config)
+
+    def write_run_config(self, model, train=None, data: dict[str, Any] | None = None) -> None:
+        """Write ``config.yaml`` in its one shape: genforge version, model name and hyper-parameters,
+        training options (a TrainConfig or its dict) and the ``data`` section that reloads the data."""
+        from genforge.core.version import __version__
+
+        if hasattr(train, "model_dump"):
+            train = train.model_dump(mode="json")
+        self.write_config({"genforge": __version__, "model": model.name,
+                           "model_config": model.config.model_dump(mode="json"), "train": train, "data": data})
 
     def read_config(self) -> dict[str, Any]:
         """Read ``config.yaml``; a damaged file raises RunDirError."""

@@ -33,6 +33,7 @@ class ImageDataset:
     y: torch.Tensor | None
     class_names: list[str] | None
     source: str
+    spec: dict | None = None  # how load_images read it (path, size, channels, split, limit): reloadable
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -109,15 +110,20 @@ def load_images(path: str | Path, *, size: int | None = None, channels: int | No
             raise DataError(f"'{p}' is a single image; pass the folder that contains the images")
         else:
             raise DataError(f"unsupported data file '{p}' (extension '{p.suffix}'); {_KINDS}")
-    return _finish(x, y, names, source, size=size, channels=channels, limit=limit)
+    data = _finish(x, y, names, source, size=size, channels=channels, limit=limit)
+    where = str(path) if str(path) == "digits" else str(Path(path).expanduser().resolve())
+    data.spec = {"kind": "image", "path": where, "size": size, "channels": channels, "split": split, "limit": limit}
+    return data
 
 
 # ----------------------------------------------------------------------------- sources
 
 
 def _why(e: BaseException) -> str:
-    """An exception as ``Type: message`` on one line, for embedding in a DataError."""
-    return f"{type(e).__name__}: " + " ".join(str(e).split())
+    """An exception as ``Type: message`` on one line: :func:`genforge.core.errors.describe_error`."""
+    from genforge.core.errors import describe_error
+
+    return describe_error(e)
 
 
 def _load_digits():
@@ -288,11 +294,14 @@ def _load_array_file(path: Path):
             x, y = np.load(path, allow_pickle=False), None
         else:
             with np.load(path, allow_pickle=False) as data:
-                x = _pick_array(data, ("x", "images", "arr_0"))
-                if x is None:
-                    raise DataError(f"'{path}' has no image array (keys: {', '.join(data.files) or 'none'}); "
-                                    f"save the images under the key 'x' (and labels under 'y')")
-                y = _pick_array(data, ("y", "labels"))
+                if len(data.files) == 1:  # one array: the images, whatever other tools named it
+                    x, y = data[data.files[0]], None
+                else:
+                    x = _pick_array(data, ("x", "images", "arr_0"))
+                    if x is None:
+                        raise DataError(f"'{path}' has no image array (keys: {', '.join(data.files) or 'none'}); "
+                                        f"save the images under the key 'x' (and labels under 'y')")
+                    y = _pick_array(data, ("y", "labels"))
     except DataError:
         raise
     except Exception as e:  # numpy raises ValueError, OSError, BadZipFile, EOFError, ...

@@ -1,4 +1,4 @@
-"""Trainer callbacks: metrics.jsonl, TensorBoard, sample grids and the progress bar."""
+"""Trainer callbacks: metrics.jsonl, TensorBoard and the progress bar; a modality adds its preview."""
 
 from __future__ import annotations
 
@@ -57,35 +57,6 @@ class TensorBoardLogger(Callback):
             self.writer = None
 
 
-class SampleGrids(Callback):
-    """Saves a grid of samples from fixed noise every ``every`` steps and at the end."""
-
-    def __init__(self, run: RunDir, every: int, seed: int = 1234):
-        self.run, self.every, self.seed = run, every, seed
-
-    def write(self, trainer) -> None:
-        from genforge.images.imageio import save_grid
-
-        model = trainer.model
-        k = model.num_classes if model.conditional else 0
-        labels = [i % k for i in range(8 * k)] if k else None
-        n = len(labels) if labels else 64
-        x = model.sample(n, labels=labels, seed=self.seed)
-        nrow = k if k else None
-        path = self.run.samples_dir / f"step_{trainer.step:07d}.png"
-        save_grid(x, path, nrow=nrow)
-        save_grid(x, self.run.samples_dir / "latest.png", nrow=nrow)
-        model.train()
-
-    def on_step(self, trainer, losses):
-        if trainer.step % self.every == 0:
-            self.write(trainer)
-
-    def on_end(self, trainer):
-        if trainer.status == "finished" and trainer.step % self.every != 0:
-            self.write(trainer)
-
-
 class ProgressBar(Callback):
     """A rich progress bar over steps (or over minutes when only a time budget is set)."""
 
@@ -125,13 +96,17 @@ class ProgressBar(Callback):
 
 
 def default_callbacks(config: TrainConfig, run: RunDir | None, model=None) -> list[Callback]:
-    """The standard set: files in the run directory (if any) and a progress bar (if enabled).
-    Image models also get sample grids."""
+    """The standard set: files in the run directory (if any), the model's modality preview (image
+    grids, say) and a progress bar (if enabled)."""
     cbs: list[Callback] = []
     if run is not None:
         cbs += [MetricsLogger(run), TensorBoardLogger(run)]
-        if getattr(model, "modality", "image") == "image":
-            cbs.append(SampleGrids(run, config.sample_every))
+        if model is not None:
+            from genforge.core.registry import modality_of
+
+            preview = modality_of(model).preview_callback(run, config)
+            if preview is not None:
+                cbs.append(preview)
     if config.progress:
         cbs.append(ProgressBar(config))
     return cbs

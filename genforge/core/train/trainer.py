@@ -1,17 +1,16 @@
-"""The one training loop, used by every neural model.
+"""The one training loop, used by every neural model of every modality.
 
-The trainer owns budgets (steps and wall-clock minutes), seeding, batching from
-in-memory tensors, checkpoints (atomic, pickle-free), resume, the divergence guard
-and the callbacks (metrics.jsonl, TensorBoard, sample grids, progress bar).
-
-A model plugs in through a small protocol (see :class:`genforge.core.generator.NeuralGenerator`):
-``build()``, ``state_modules()``, ``optimizers``, ``train_step(x, y) -> losses`` and
-``save_weights(run)``.
+The trainer owns budgets (steps and wall-clock minutes), seeding, batches (from the model's
+:class:`~genforge.core.train.batches.BatchSource`), the device and precision, data-parallel
+processes, checkpoints (atomic, pickle-free), exact resume, the divergence guard and the callbacks
+(metrics.jsonl, TensorBoard, the modality's preview, the progress bar). A model plugs in through
+:class:`~genforge.core.train.protocol.Trainable`.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any, Sequence
 
@@ -20,48 +19,47 @@ import torch
 from genforge.core.config import TrainConfig
 from genforge.core.errors import TrainingDiverged
 from genforge.core.runs import RunDir
+from genforge.core.train import distributed as dist
 from genforge.core.train import state as st
 from genforge.core.train.callbacks import Callback, default_callbacks
+from genforge.core.train.device import autocast, check_precision, resolve_device
+from genforge.core.train.protocol import Trainable
 
 
 class Trainer:
-    """Train ``model`` on ``data`` (an object with ``x`` and optional ``y`` tensors).
+    """Train ``model`` (a :class:`Trainable`) on ``data`` under ``config``.
 
-    With a ``run`` directory it writes checkpoints, weights, metrics, grids and TensorBoard
-    events there; without one it trains in memory only.
+    With a ``run`` directory it writes checkpoints, weights, metrics, previews and TensorBoard
+    events there (rank 0 only, when several processes train); without one it trains in memory.
     """
 
-    def __init__(self, model, data, config: TrainConfig, run: RunDir | None = None,
+    def __init__(self, model: Trainable, data, config: TrainConfig, run: RunDir | None = None,
                  callbacks: Sequence[Callback] | None = None):
+        missing = [m for m in ("build", "to", "configure_optimizers", "state_modules", "batch_source", "train_step",
+                               "save_weights") if not callable(getattr(model, m, None))]
+        if missing:
+            raise TypeError(f"{type(model).__name__} is not trainable: it lacks {', '.join(missing)} "
+                            f"(see genforge.core.train.protocol.Trainable)")
         self.model = model
-        self.data = data
+        self.source = model.batch_source(data)
         self.config = config
         self.run = run
-        self.callbacks = list(callbacks) if callbacks is not None else default_callbacks(config, run, model)
+        self.writer = dist.is_writer()
+        if callbacks is None:
+            callbacks = default_callbacks(config, run, model) if self.writer else []
+        self.callbacks = list(callbacks)
         self.step = 0
         self.elapsed = 0.0  # seconds of training, summed over resumes
         self.last_checkpoint_step = 0
         self.losses: dict[str, float] = {}
         self.status = "new"
         self.data_gen = torch.Generator()
-        self._perm: torch.Tensor | None = None
-        self._pos = 0
-
-    # -- data -------------------------------------------------------------------------
-    def _next_indices(self, batch_size: int) -> torch.Tensor:
-        """Indices of the next batch: a fresh random permutation each epoch (like shuffle=True)."""
-        n = len(self.data.x)
-        if self._perm is None or self._pos + batch_size > n:
-            self._perm = torch.randperm(n, generator=self.data_gen)
-            self._pos = 0
-        idx = self._perm[self._pos:self._pos + batch_size]
-        self._pos += batch_size
-        return idx
+        self.device = torch.device("cpu")
 
     # -- checkpoints ----------------------------------------------------------------------
     def save_checkpoint(self) -> None:
-        """Write checkpoint.safetensors (full state) and model.safetensors (sampling weights)."""
-        if self.run is None:
+        """Write checkpoint.safetensors (full state) and model.safetensors (sampling weights); rank 0 only."""
+        if self.run is None or not self.writer:
             return
         tensors = st.modules_to_tensors(self.model.state_modules())
         opt_meta = {}
@@ -70,10 +68,12 @@ class Trainer:
             tensors.update(t)
             opt_meta[name] = m
         tensors["rng.torch"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
         tensors["rng.data"] = self.data_gen.get_state()
-        if self._perm is not None:
-            tensors["data.perm"] = self._perm
-        meta = {"step": self.step, "elapsed": self.elapsed, "pos": self._pos, "optimizers": opt_meta,
+        src_tensors, src_meta = self.source.state()
+        tensors.update(src_tensors)
+        meta = {"step": self.step, "elapsed": self.elapsed, **src_meta, "optimizers": opt_meta,
                 "model": self.model.name}
         self.run.save_checkpoint(tensors, meta)
         self.model.save_weights(self.run)
@@ -90,29 +90,66 @@ class Trainer:
         for name, opt in self.model.optimizers.items():
             st.tensors_to_optimizer(name, opt, tensors, meta["optimizers"][name])
         torch.set_rng_state(tensors["rng.torch"])
+        if self.device.type == "cuda" and "rng.cuda" in tensors:
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
         self.data_gen.set_state(tensors["rng.data"])
-        self._perm = tensors.get("data.perm")
-        self._pos = int(meta["pos"])
+        self.source.load_state(tensors, meta)
         self.step = self.last_checkpoint_step = int(meta["step"])
         self.elapsed = float(meta["elapsed"])
-        self.run.truncate_metrics(self.step)
+        if self.writer:
+            self.run.truncate_metrics(self.step)
         return True
 
     def write_summary(self) -> None:
-        if self.run is not None:
+        if self.run is not None and self.writer:
             self.run.write_summary({"model": self.model.name, "status": self.status, "step": self.step,
                                     "elapsed": round(self.elapsed, 2), "losses": self.losses,
-                                    "checkpoint_step": self.last_checkpoint_step})
+                                    "checkpoint_step": self.last_checkpoint_step, "device": self.device.type,
+                                    "precision": self.config.precision, "processes": dist.world()})
 
-    # -- the loop -------------------------------------------------------------------------
+    # -- set-up ---------------------------------------------------------------------------
+    def _setup(self, resume: bool) -> None:
+        """Threads, device, processes, seeds, networks and optimizers; then the checkpoint on resume."""
+        cfg = self.config
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        elif dist.launched():
+            torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+        device = resolve_device(cfg.device)
+        check_precision(cfg.precision, device)
+        self.device = dist.setup(device)
+        torch.manual_seed(cfg.seed)
+        if self.device.type == "cuda":
+            torch.cuda.manual_seed(cfg.seed)
+        self.data_gen.manual_seed(cfg.seed)
+        self.model.build()  # no-op when the networks already exist
+        self.model.to(self.device)
+        self.model.configure_optimizers()
+        self._hooks = dist.average_gradients_before_step(self.model.optimizers.values())
+        if resume:
+            self.load_checkpoint()  # overwrites weights, optimizers, RNG, data position and step
+        dist.broadcast_modules(self.model.state_modules())
+
+    def _batch_sizes(self) -> tuple[int, int]:
+        """(per-process, global) batch size, capped by the data."""
+        local = max(1, min(int(self.model.train_batch_size), len(self.source) // dist.world()))
+        return local, local * dist.world()
+
+    def _next_batch(self, global_batch: int):
+        x, y = self.source.next(global_batch, self.data_gen)
+        x, y = dist.shard(x), dist.shard(y)
+        x = x.to(self.device, non_blocking=True)
+        return x, (y.to(self.device, non_blocking=True) if y is not None else None)
+
     def _budget_left(self, t0: float, base_elapsed: float) -> bool:
         cfg = self.config
         if cfg.steps is not None and self.step >= cfg.steps:
             return False
-        if cfg.minutes is not None and base_elapsed + (time.perf_counter() - t0) >= cfg.minutes * 60:
-            return False
+        if cfg.minutes is not None:
+            return dist.agree(base_elapsed + (time.perf_counter() - t0) < cfg.minutes * 60)
         return True
 
+    # -- the loop -------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train until the budget is spent; returns the final summary dict.
 
@@ -120,19 +157,33 @@ class Trainer:
         optimizer, EMA, RNG, data order, step). Raises :class:`TrainingDiverged` on NaN/inf
         losses, keeping the last good checkpoint.
         """
+        self._setup(resume)
+        try:
+            self._loop()
+        except KeyboardInterrupt:
+            self.status = "interrupted"
+            self.save_checkpoint()
+            self._end()
+            raise
+        except RuntimeError as err:  # a collective failed: another process is gone
+            if dist.world() > 1 and not isinstance(err, TrainingDiverged):
+                self._end()
+                raise dist.PeerLost(f"another training process stopped ({str(err).splitlines()[0][:200]})") from None
+            raise
+        finally:
+            for h in getattr(self, "_hooks", []):
+                h.remove()
+        self.status = "finished"
+        self.model.eval()
+        self.save_checkpoint()
+        self._end()
+        self.write_summary()
+        return {"step": self.step, "elapsed": self.elapsed, "losses": self.losses, "status": self.status}
+
+    def _loop(self) -> None:
         cfg = self.config
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        torch.manual_seed(cfg.seed)
-        self.data_gen.manual_seed(cfg.seed)
-        self.model.build()  # no-op when the networks already exist
-        self.model.configure_optimizers()
-        if resume:
-            self.load_checkpoint()  # overwrites weights, optimizers, RNG and step
+        _, global_batch = self._batch_sizes()
         self.model.train()
-        has_y = getattr(self.data, "y", None) is not None and self.model.conditional
-        batch_size = min(self.model.config.batch_size, len(self.data.x))
-        sampler = getattr(self.model, "next_batch", None)
         self.status = "running"
         for cb in self.callbacks:
             cb.on_start(self)
@@ -142,13 +193,9 @@ class Trainer:
         base_elapsed = self.elapsed
         try:
             while self._budget_left(t0, base_elapsed):
-                if sampler is not None:  # models that choose their own rows (CTGAN's training-by-sampling)
-                    x, y = sampler(self.data, batch_size, self.data_gen)
-                else:
-                    idx = self._next_indices(batch_size)
-                    x = self.data.x[idx]
-                    y = self.data.y[idx] if has_y else None
-                out = self.model.train_step(x, y)
+                x, y = self._next_batch(global_batch)
+                with autocast(self.device, cfg.precision):
+                    out = self.model.train_step(x, y)
                 self.step += 1
                 vals = {k: float(v) for k, v in out.items()}
                 bad = [k for k, v in vals.items() if not math.isfinite(v)]
@@ -161,36 +208,27 @@ class Trainer:
                 for cb in self.callbacks:
                     cb.on_step(self, vals)
                 if self.step % cfg.log_every == 0:
-                    self.losses = {k: s / count for k, s in sums.items()}
+                    self.losses = dist.mean_over_processes({k: s / count for k, s in sums.items()})
                     sums, count = {}, 0
                     for cb in self.callbacks:
                         cb.on_log(self, self.losses)
                 if self.step % cfg.checkpoint_every == 0:
                     self.save_checkpoint()
-        except KeyboardInterrupt:
-            self.status = "interrupted"
+        finally:
             self.elapsed = base_elapsed + time.perf_counter() - t0
-            self.save_checkpoint()
-            for cb in self.callbacks:
-                cb.on_end(self)
-            raise
         if count:
-            self.losses = {k: s / count for k, s in sums.items()}
-        self.status = "finished"
-        self.model.eval()
-        self.save_checkpoint()
+            self.losses = dist.mean_over_processes({k: s / count for k, s in sums.items()})
+
+    def _end(self) -> None:
         for cb in self.callbacks:
             cb.on_end(self)
-        self.write_summary()
-        return {"step": self.step, "elapsed": self.elapsed, "losses": self.losses, "status": self.status}
 
     def _diverged(self, key: str, value: float) -> None:
         self.status = "diverged"
-        for cb in self.callbacks:
-            cb.on_end(self)
+        self._end()
         where = (f"the last good checkpoint (step {self.last_checkpoint_step}) is kept in '{self.run.path}'"
                  if self.run is not None and self.last_checkpoint_step else "no checkpoint was written")
-        if self.run is not None:
+        if self.run is not None and self.writer:
             s = self.run.read_summary()
             s.update(status="diverged", diverged_at=self.step)
             self.run.write_summary(s)

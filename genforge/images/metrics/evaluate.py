@@ -7,13 +7,14 @@ same test images — what a perfect generator would score on this data.
 
 from __future__ import annotations
 
-import time
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
 
 from genforge.core.errors import ConfigError, DataError
+from genforge.core.metrics.rows import annotate_rows, metric_row
+from genforge.core.metrics.timing import Stopwatch
 from genforge.images.metrics import fidelity as fm
 from genforge.images.metrics.features import Extractor, domain_extractor, train_domain_cnn
 
@@ -37,8 +38,20 @@ EXPLAIN = {
 LOWER_IS_BETTER = {"fid", "kid", "class_tv", "memorised_share"}
 
 
-def _row(value, reference=None, **extra) -> dict[str, Any]:
-    return {"value": value, "reference": reference, **extra}
+_BETTER = {key: "lower" for key in LOWER_IS_BETTER}
+
+
+class _Features(NamedTuple):
+    """Features of every image set (computed once, shared by every metric) and class probabilities
+    (None without a classifier); ``ref`` is the real training subset as large as the generated set."""
+
+    fake: torch.Tensor
+    test: torch.Tensor
+    train: torch.Tensor
+    ref: torch.Tensor
+    p_fake: torch.Tensor | None
+    p_test: torch.Tensor | None
+    p_ref: torch.Tensor | None
 
 
 def _check_images(x: torch.Tensor, what: str) -> torch.Tensor:
@@ -63,91 +76,30 @@ def evaluate_images(real, fake: torch.Tensor, *, real_test=None, fake_labels: to
     :func:`inception_extractor` for standard Inception FID). ``model``: a VAE to report
     reconstruction PSNR/SSIM. ``tstr``: train-on-synthetic-test-on-real when labels exist.
     """
-    t_start = time.perf_counter()
+    watch = Stopwatch()
     fake = _check_images(fake, "generated images")
-    if real_test is None:
-        real, real_test = real.split(0.5, seed=seed)
-    if tuple(fake.shape[1:]) != tuple(real.image_shape):
-        raise DataError(f"generated images are {tuple(fake.shape[1:])} but the real ones are {real.image_shape}; "
-                        f"load the real data with --size {fake.shape[-1]} (and --channels {fake.shape[1]})")
-    if fake_labels is not None and len(fake_labels) != len(fake):
-        raise DataError(f"{len(fake_labels)} labels for {len(fake)} generated images")
-    labelled = real.y is not None and real_test.y is not None
-    timings: dict[str, float] = {}
-
-    t = time.perf_counter()
-    if extractor is None:
-        extractor = domain_extractor(real.x, real.y, source=real.source, seed=seed, use_cache=use_cache, log=log)
-    timings["feature_network"] = time.perf_counter() - t
-
-    n = min(len(fake), len(real_test))
-    if n < 2:
-        raise DataError("need at least 2 generated and 2 real test images to evaluate")
-    gen = torch.Generator().manual_seed(seed)
-    sub = torch.randperm(len(real), generator=gen)[:len(fake)]  # real reference subset, same size as fake
-
-    t = time.perf_counter()
-    f_fake, p_fake = extractor.features_and_probs(fake)
-    f_test, p_test = extractor.features_and_probs(real_test.x, cache=use_cache)
-    f_train, p_train = extractor.features_and_probs(real.x, cache=use_cache)
-    f_ref, p_ref = f_train[sub], (p_train[sub] if p_train is not None else None)
-    timings["features"] = time.perf_counter() - t
-
+    real, real_test = _split_and_check(real, real_test, fake, fake_labels, seed)
+    with watch("feature_network"):
+        if extractor is None:
+            extractor = domain_extractor(real.x, real.y, source=real.source, seed=seed, use_cache=use_cache, log=log)
+    with watch("features"):
+        feats = _features(extractor, real, real_test, fake, seed=seed, use_cache=use_cache)
     m: dict[str, dict] = {}
-    t = time.perf_counter()
-    m["fid"] = _row(fm.frechet_distance(f_test, f_fake), fm.frechet_distance(f_test, f_ref))
-    kid, kid_std = fm.kernel_inception_distance(f_test, f_fake, kid_subsets, seed=seed)
-    kid_r, kid_r_std = fm.kernel_inception_distance(f_test, f_ref, kid_subsets, seed=seed)
-    m["kid"] = _row(kid, kid_r, std=kid_std, reference_std=kid_r_std)
-    timings["fid_kid"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    pr, pr_ref = fm.prdc(f_test, f_fake, k), fm.prdc(f_test, f_ref, k)
-    for key in ("precision", "recall", "density", "coverage"):
-        m[key] = _row(pr[key], pr_ref[key])
-    timings["prdc"] = time.perf_counter() - t
-
-    hist = None
-    if p_fake is not None:
-        K = p_fake.shape[1]
-        m["inception_score"] = _row(fm.inception_score(p_fake), fm.inception_score(p_test))
-        real_hist = np.bincount(real_test.y.numpy(), minlength=K) / len(real_test) if labelled else p_test.mean(0).numpy()
-        fake_hist = np.bincount(p_fake.argmax(1).numpy(), minlength=K) / len(fake)
-        ref_hist = np.bincount(p_ref.argmax(1).numpy(), minlength=K) / len(p_ref)
-        m["class_tv"] = _row(0.5 * float(np.abs(fake_hist - real_hist).sum()),
-                             0.5 * float(np.abs(ref_hist - real_hist).sum()))
-        m["classes_present"] = _row(int((fake_hist >= real_hist / 3).sum()), int((ref_hist >= real_hist / 3).sum()),
-                                    of=K)
-        hist = {"classes": list(real.class_names or [str(i) for i in range(K)]),
-                "generated": fake_hist.round(5).tolist(), "real": real_hist.round(5).tolist()}
-        if fake_labels is not None:
-            acc = float((p_fake.argmax(1) == fake_labels.long()).float().mean())
-            ref = float((p_test.argmax(1) == real_test.y).float().mean()) if labelled else None
-            m["label_accuracy"] = _row(acc, ref)
-
-    t = time.perf_counter()
-    d_fake, nn_fake = fm.pairwise_min(f_fake, f_train, 1)
-    d_test, _ = fm.pairwise_min(f_test, f_train, 1)
-    d_fake, d_test = d_fake[:, 0], d_test[:, 0]
-    thr = float(torch.quantile(d_test, 0.05))
-    m["memorised_share"] = _row(float((d_fake < thr).float().mean()), 0.05, threshold=thr)
-    m["nn_distance_ratio"] = _row(float(d_fake.median() / d_test.median()), 1.0)
-    order = torch.argsort(d_fake)[:8]
-    closest = [{"generated": int(i), "train": int(nn_fake[i, 0]), "distance": float(d_fake[i])} for i in order]
-    timings["memorisation"] = time.perf_counter() - t
-
+    with watch("fid_kid"):
+        m.update(_fid_kid(feats, kid_subsets, seed))
+    with watch("prdc"):
+        m.update(_prdc(feats, k))
+    class_rows, hist = _class_metrics(feats, real, real_test, fake_labels)
+    m.update(class_rows)
+    with watch("memorisation"):
+        memorisation, closest = _memorisation(feats)
+        m.update(memorisation)
     if model is not None and hasattr(model, "reconstruct"):
         m.update(reconstruction_metrics(model, real_test))
-
-    if tstr and labelled and fake_labels is not None:
-        t = time.perf_counter()
-        m["tstr_accuracy"] = _row(*train_synthetic_test_real(real, real_test, fake, fake_labels, seed=seed))
-        timings["tstr"] = time.perf_counter() - t
-
-    for key, row in m.items():
-        row["explain"] = EXPLAIN[key]
-        row["better"] = "lower" if key in LOWER_IS_BETTER else "higher"
-    timings["total"] = time.perf_counter() - t_start
+    if tstr and real.y is not None and real_test.y is not None and fake_labels is not None:
+        with watch("tstr"):
+            m["tstr_accuracy"] = metric_row(*train_synthetic_test_real(real, real_test, fake, fake_labels, seed=seed))
+    annotate_rows(m, EXPLAIN, _BETTER)
     return {
         "extractor": {"name": extractor.name, "description": extractor.description,
                       "cache": extractor.cache_path, "train_seconds": round(extractor.train_seconds, 2)},
@@ -156,8 +108,85 @@ def evaluate_images(real, fake: torch.Tensor, *, real_test=None, fake_labels: to
         "metrics": m,
         "class_histogram": hist,
         "closest_pairs": closest,
-        "seconds": {k: round(v, 3) for k, v in timings.items()},
+        "seconds": watch.seconds(),
     }
+
+
+def _split_and_check(real, real_test, fake: torch.Tensor, fake_labels, seed: int):
+    """``(real train, real test)``: the test set split off ``real`` (seeded 50/50) when not given."""
+    if real_test is None:
+        real, real_test = real.split(0.5, seed=seed)
+    if tuple(fake.shape[1:]) != tuple(real.image_shape):
+        raise DataError(f"generated images are {tuple(fake.shape[1:])} but the real ones are {real.image_shape}; "
+                        f"load the real data with --size {fake.shape[-1]} (and --channels {fake.shape[1]})")
+    if fake_labels is not None and len(fake_labels) != len(fake):
+        raise DataError(f"{len(fake_labels)} labels for {len(fake)} generated images")
+    return real, real_test
+
+
+def _features(extractor: Extractor, real, real_test, fake: torch.Tensor, *, seed: int, use_cache: bool) -> _Features:
+    """Features of the generated, real test and real training images (real ones cached by the extractor)."""
+    if min(len(fake), len(real_test)) < 2:
+        raise DataError("need at least 2 generated and 2 real test images to evaluate")
+    gen = torch.Generator().manual_seed(seed)
+    sub = torch.randperm(len(real), generator=gen)[:len(fake)]  # real reference subset, same size as fake
+    f_fake, p_fake = extractor.features_and_probs(fake)
+    f_test, p_test = extractor.features_and_probs(real_test.x, cache=use_cache)
+    f_train, p_train = extractor.features_and_probs(real.x, cache=use_cache)
+    return _Features(f_fake, f_test, f_train, f_train[sub], p_fake, p_test,
+                     p_train[sub] if p_train is not None else None)
+
+
+def _fid_kid(f: _Features, kid_subsets: int, seed: int) -> dict[str, dict]:
+    """Fréchet and kernel distances to the real test features (reference: the real training subset)."""
+    fid = metric_row(fm.frechet_distance(f.test, f.fake), fm.frechet_distance(f.test, f.ref))
+    kid, kid_std = fm.kernel_inception_distance(f.test, f.fake, kid_subsets, seed=seed)
+    kid_r, kid_r_std = fm.kernel_inception_distance(f.test, f.ref, kid_subsets, seed=seed)
+    return {"fid": fid, "kid": metric_row(kid, kid_r, std=kid_std, reference_std=kid_r_std)}
+
+
+def _prdc(f: _Features, k: int) -> dict[str, dict]:
+    """Precision, recall, density and coverage with k-NN balls."""
+    pr, pr_ref = fm.prdc(f.test, f.fake, k), fm.prdc(f.test, f.ref, k)
+    return {key: metric_row(pr[key], pr_ref[key]) for key in ("precision", "recall", "density", "coverage")}
+
+
+def _class_metrics(f: _Features, real, real_test, fake_labels) -> tuple[dict[str, dict], dict | None]:
+    """Inception score, class mix and label accuracy from the classifier's probabilities, and the
+    class histogram for the report; nothing without a classifier."""
+    if f.p_fake is None:
+        return {}, None
+    labelled = real.y is not None and real_test.y is not None
+    K = f.p_fake.shape[1]
+    m = {"inception_score": metric_row(fm.inception_score(f.p_fake), fm.inception_score(f.p_test))}
+    real_hist = np.bincount(real_test.y.numpy(), minlength=K) / len(real_test) if labelled else f.p_test.mean(0).numpy()
+    fake_hist = np.bincount(f.p_fake.argmax(1).numpy(), minlength=K) / len(f.p_fake)
+    ref_hist = np.bincount(f.p_ref.argmax(1).numpy(), minlength=K) / len(f.p_ref)
+    m["class_tv"] = metric_row(0.5 * float(np.abs(fake_hist - real_hist).sum()),
+                               0.5 * float(np.abs(ref_hist - real_hist).sum()))
+    m["classes_present"] = metric_row(int((fake_hist >= real_hist / 3).sum()),
+                                      int((ref_hist >= real_hist / 3).sum()), of=K)
+    hist = {"classes": list(real.class_names or [str(i) for i in range(K)]),
+            "generated": fake_hist.round(5).tolist(), "real": real_hist.round(5).tolist()}
+    if fake_labels is not None:
+        acc = float((f.p_fake.argmax(1) == fake_labels.long()).float().mean())
+        ref = float((f.p_test.argmax(1) == real_test.y).float().mean()) if labelled else None
+        m["label_accuracy"] = metric_row(acc, ref)
+    return m, hist
+
+
+def _memorisation(f: _Features) -> tuple[dict[str, dict], list[dict]]:
+    """How close generated images lie to their nearest training image, against real test images;
+    and the 8 closest (generated, training) pairs for the report."""
+    d_fake, nn_fake = fm.pairwise_min(f.fake, f.train, 1)
+    d_test, _ = fm.pairwise_min(f.test, f.train, 1)
+    d_fake, d_test = d_fake[:, 0], d_test[:, 0]
+    thr = float(torch.quantile(d_test, 0.05))
+    m = {"memorised_share": metric_row(float((d_fake < thr).float().mean()), 0.05, threshold=thr),
+         "nn_distance_ratio": metric_row(float(d_fake.median() / d_test.median()), 1.0)}
+    order = torch.argsort(d_fake)[:8]
+    closest = [{"generated": int(i), "train": int(nn_fake[i, 0]), "distance": float(d_fake[i])} for i in order]
+    return m, closest
 
 
 @torch.no_grad()
@@ -172,8 +201,8 @@ def reconstruction_metrics(model, real_test, n: int = 1000) -> dict[str, dict]:
     r = model.reconstruct(x, labels) if model.conditional else model.reconstruct(x)
     a, b = (r + 1) / 2, (x + 1) / 2
     kernel = 11 if x.shape[-1] >= 11 else (x.shape[-1] // 2) * 2 - 1
-    return {"psnr": _row(float(peak_signal_noise_ratio(a, b, data_range=1.0))),
-            "ssim": _row(float(structural_similarity_index_measure(a, b, data_range=1.0, kernel_size=kernel)))}
+    return {"psnr": metric_row(float(peak_signal_noise_ratio(a, b, data_range=1.0))),
+            "ssim": metric_row(float(structural_similarity_index_measure(a, b, data_range=1.0, kernel_size=kernel)))}
 
 
 def train_synthetic_test_real(real, real_test, fake, fake_labels, *, seed: int = 0,

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from genforge.core.errors import ConfigError
+from genforge.core.metrics.neighbours import nearest_neighbours
 
 
 def _f64(x) -> np.ndarray:
@@ -80,25 +81,12 @@ def pairwise_min(a: torch.Tensor, b: torch.Tensor, k: int = 1, exclude_self: boo
                  chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
     """For each row of ``a``: distances and indices of its ``k`` nearest rows of ``b`` (ascending).
 
-    ``exclude_self`` skips the zero self-distance when ``a`` and ``b`` are the same set.
-    Chunked so 10,000 x 60,000 fits in memory.
+    :func:`~genforge.core.metrics.neighbours.nearest_neighbours` on float32 features (image features
+    are always compared in float32). ``exclude_self`` skips the zero self-distance when ``a`` and
+    ``b`` are the same set.
     """
-    a, b = a.float(), b.float()
-    kk = k + 1 if exclude_self else k
-    dists, idxs = [], []
-    b_sq = (b * b).sum(1)
-    for s in range(0, len(a), chunk):
-        x = a[s:s + chunk]
-        d2 = torch.addmm(b_sq, x, b.T, alpha=-2).add_((x * x).sum(1, keepdim=True))
-        if kk == 1:  # a plain min is several times faster than topk over 60,000 columns
-            v, i = d2.min(dim=1, keepdim=True)
-        else:
-            v, i = torch.topk(d2, kk, dim=1, largest=False)
-        if exclude_self:
-            v, i = v[:, 1:], i[:, 1:]
-        dists.append(v.clamp_(min=0).sqrt_())
-        idxs.append(i)
-    return torch.cat(dists), torch.cat(idxs)
+    return nearest_neighbours(torch.as_tensor(a).float(), torch.as_tensor(b).float(), k,
+                              exclude_self=exclude_self, chunk=chunk)
 
 
 def prdc(real, fake, k: int = 5) -> dict[str, float]:

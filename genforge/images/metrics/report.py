@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from jinja2 import Environment, PackageLoader, select_autoescape
 
-from genforge.core import io
+from genforge.core.report import fig_png, pyplot, write_report
 
 
 def _png(arr: np.ndarray) -> str:
@@ -30,21 +29,8 @@ def _grid(x: torch.Tensor, nrow: int | None = None, cell: int = 48) -> str:
     return _png(make_grid(x, nrow=nrow))
 
 
-def _fig_png(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = _io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
-
-
 def _histogram(hist: dict) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     k = np.arange(len(hist["classes"]))
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.bar(k - 0.2, hist["real"], 0.4, label="real test")
@@ -52,17 +38,13 @@ def _histogram(hist: dict) -> str:
     ax.set_xticks(k, hist["classes"], rotation=45 if len(k) > 12 else 0)
     ax.set_ylabel("share")
     ax.legend()
-    return _fig_png(fig)
+    return fig_png(fig)
 
 
 def _curves(records: list[dict]) -> str | None:
     if not records:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     keys = [k for k in records[-1] if k not in ("step", "elapsed")]
     fig, ax = plt.subplots(figsize=(5, 3))
     steps = [r["step"] for r in records]
@@ -71,22 +53,13 @@ def _curves(records: list[dict]) -> str | None:
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.legend()
-    return _fig_png(fig)
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, int):
-        return str(v)
-    return f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+    return fig_png(fig)
 
 
 def write_images_report(path: str | Path, result: dict, fake: torch.Tensor, train_x: torch.Tensor, *,
                         title: str, fake_labels: torch.Tensor | None = None, class_names: list[str] | None = None,
                         training_metrics: list[dict] | None = None) -> Path:
     """Write ``report.html`` for :func:`~genforge.images.metrics.evaluate_images`'s ``result``."""
-    from genforge import __version__
     from genforge.images.imageio import to_uint8
 
     images: dict[str, Any] = {"grid": _grid(fake[:64], cell=64)}
@@ -103,9 +76,4 @@ def write_images_report(path: str | Path, result: dict, fake: torch.Tensor, trai
     for p in result.get("closest_pairs", []):
         f, r = to_uint8(fake[p["generated"]][None])[0], to_uint8(train_x[p["train"]][None])[0]
         pairs.append({**p, "fake": _png(f), "real": _png(r)})
-    env = Environment(loader=PackageLoader(__package__, "templates"), autoescape=select_autoescape())
-    html = env.get_template("report.html.j2").render(
-        **{**result, "title": title}, images=images, pairs=pairs, fmt=_fmt, version=__version__)
-    path = Path(path)
-    io.write_text(path, html)
-    return path
+    return write_report(path, __package__, **{**result, "title": title}, images=images, pairs=pairs)

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import torch
 
-from genforge.core.config import TrainConfig, validate
 from genforge.core.errors import ConfigError, DataError
 from genforge.core.generator import NeuralGenerator
 
 LabelsLike = int | str | Sequence[int | str] | torch.Tensor | None
 
+# Sampling chunks start at multiples of this many rows. CPU BLAS/oneDNN kernels round a row
+# differently depending on where it falls in their row blocking (and thread split); aligned
+# chunks give every row the same position, so samples are bit-identical for any batch size.
+SAMPLE_ALIGN = 64
+
 
 class ImageGenerator(NeuralGenerator):
     """A neural generator of images ``(C, H, W)`` in [-1, 1], optionally class-conditional.
 
-    Subclasses add ``generate(n, y, generator)`` to the :class:`NeuralGenerator` protocol.
+    Subclasses add ``noise(n, generator)`` (all randomness of a draw) and ``decode(z, y)``
+    (deterministic) to the :class:`NeuralGenerator` protocol.
     """
 
     modality: ClassVar[str] = "image"
@@ -92,27 +96,18 @@ class ImageGenerator(NeuralGenerator):
         if self.conditional and self.num_classes < 1:
             raise ConfigError(f"model '{self.name}' needs num_classes >= 1; fit it on labelled data")
 
-    def generate(self, n: int, y: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:  # pragma: no cover
+    def noise(self, n: int, generator: torch.Generator | None) -> torch.Tensor:  # pragma: no cover
+        """The latent draws for ``n`` samples (from ``generator``, or the global random state if None)."""
         raise NotImplementedError
 
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:  # pragma: no cover
+        """Latents ``z`` (and labels ``y``) -> images in about [-1, 1]; deterministic."""
+        raise NotImplementedError
+
+    def generate(self, n: int, y: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
+        return self.decode(self.noise(n, generator), y)
+
     # -- public API --------------------------------------------------------------------------------
-    def fit(self, data, *, steps: int | None = None, minutes: float | None = None, seed: int = 0,
-            run_dir: str | Path | None = None, progress: bool = False, **train_options: Any) -> "ImageGenerator":
-        """Train on ``data`` (an :class:`~genforge.images.data.ImageDataset` or a path for :func:`load_images`).
-
-        ``steps``/``minutes`` set the budget; ``run_dir`` (optional) receives checkpoints,
-        metrics and sample grids. Returns ``self``.
-        """
-        from genforge.images.data import load_images
-
-        if isinstance(data, (str, Path)):
-            data = load_images(data)
-        self.adopt_data(data)
-        cfg = validate(TrainConfig, dict(steps=steps, minutes=minutes, seed=seed, progress=progress, **train_options),
-                       what="training options")
-        self.train_in_run(data, cfg, self.fit_run(run_dir, cfg, getattr(data, "source", "")))
-        return self
-
     @torch.no_grad()
     def sample(self, n: int, *, labels: LabelsLike = None, seed: int | None = None,
                batch_size: int = 1000) -> torch.Tensor:
@@ -120,19 +115,22 @@ class ImageGenerator(NeuralGenerator):
 
         ``labels``: for conditional models, one class (int or name) or one per sample
         (default: classes in turn). ``seed`` makes the draw reproducible without touching
-        the global random state.
+        the global random state. ``batch_size`` only bounds memory: the noise of all ``n``
+        samples is drawn first, and the networks run on chunks that start at multiples of
+        ``SAMPLE_ALIGN`` rows (``batch_size`` is rounded up to one), so that each row meets the
+        same BLAS kernel blocking and the result is the same for any ``batch_size``.
         """
-        if not isinstance(n, int) or n < 1:
-            raise ConfigError(f"number of samples must be a positive integer, got {n!r}")
-        if not self.is_built:
-            raise ConfigError(f"model '{self.name}' is not trained yet; call fit() or load a trained run")
+        self.check_count(n)
         y = self.resolve_labels(n, labels)
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         self.prepare_sampling()
         self.eval()
+        z = self.noise(n, gen)  # one draw for all n: sample i does not depend on the chunking
+        step = -(-max(int(batch_size), 1) // SAMPLE_ALIGN) * SAMPLE_ALIGN
         chunks = []
-        for start in range(0, n, batch_size):
-            yb = y[start:start + batch_size] if y is not None else None
-            chunks.append(self.generate(min(batch_size, n - start), yb, gen).clamp_(-1, 1))
+        for start in range(0, n, step):
+            yb = y[start:start + step] if y is not None else None
+            yb = yb.to(self.device) if yb is not None else None
+            chunks.append(self.decode(z[start:start + step].to(self.device), yb).float().clamp_(-1, 1).cpu())
         return torch.cat(chunks)
 

@@ -29,6 +29,8 @@ from genforge.core.train.optim import adam
 from genforge.images.models.layers import ConvDecoder, ConvEncoder, maybe_sn, refresh_batchnorm
 from genforge.core.registry import register
 from genforge.core.train.ema import EMA
+from genforge.core.train import distributed as dist
+from genforge.core.train.penalties import gradient_penalty
 
 Loss = Literal["bce", "hinge", "wgan-gp"]
 
@@ -110,14 +112,6 @@ def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     return F.softplus(-fake).mean() if kind == "bce" else -fake.mean()
 
 
-def gradient_penalty(D: nn.Module, real, fake, y) -> torch.Tensor:
-    """WGAN-GP: (||grad D(x_hat)|| - 1)^2 on random interpolates of real and fake."""
-    a = torch.rand(real.shape[0], 1, 1, 1)
-    x_hat = (a * real + (1 - a) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(x_hat, y).sum(), x_hat, create_graph=True)
-    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
-
-
 # -- configs --------------------------------------------------------------------------------------
 class GANConfig(ModelConfig):
     """Hyper-parameters shared by the GAN families (defaults: dcgan's, chosen for quality)."""
@@ -180,13 +174,13 @@ class _GAN(ImageGenerator):
         opt_g, opt_d = self.optimizers["G"], self.optimizers["D"]
         b = x.shape[0]
         out = {}
-        fake = G(torch.randn(b, c.z_dim), y)
+        fake = G(dist.randn(b, c.z_dim, like=x), y)
         for i in range(c.d_steps):
-            f = fake.detach() if i == 0 else G(torch.randn(b, c.z_dim), y).detach()
+            f = fake.detach() if i == 0 else G(dist.randn(b, c.z_dim, like=x), y).detach()
             logits = D(torch.cat([x, f]), torch.cat([y, y]) if y is not None else None)
             loss_d = d_loss(c.loss, logits[:b], logits[b:])
             if c.loss == "wgan-gp":
-                gp = gradient_penalty(D, x, f, y)
+                gp = gradient_penalty(lambda h: D(h, y), x, f)
                 loss_d = loss_d + c.gp_weight * gp
                 out["gp"] = gp.detach()
             opt_d.zero_grad(set_to_none=True)
@@ -218,9 +212,12 @@ class _GAN(ImageGenerator):
             refresh_batchnorm(shadow, make_input)
             self._bn_stale = False
 
-    def generate(self, n, y, generator):
+    def noise(self, n, generator):
+        return torch.randn(n, self.config.z_dim, generator=generator)
+
+    def decode(self, z, y):
         net = self.nets["G_ema"].shadow if "G_ema" in self.nets else self.nets["G"]
-        return net(torch.randn(n, self.config.z_dim, generator=generator), y)
+        return net(z, y)
 
 
 @register

@@ -17,6 +17,7 @@ from pydantic import Field
 from torch import nn
 
 from genforge.core.config import ModelConfig
+from genforge.core.train import distributed as dist
 from genforge.core.errors import ConfigError
 from genforge.images.models.base import ImageGenerator
 from genforge.core.train.optim import adam
@@ -86,7 +87,7 @@ class VAE(ImageGenerator):
     def train_step(self, x, y):
         c = self.config
         mu, logvar = self.nets["encoder"](x, y)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        z = mu + dist.randn(*mu.shape, like=mu) * (0.5 * logvar).exp()
         out = self.nets["decoder"](z, y)
         if c.recon == "bce":
             rec = F.binary_cross_entropy_with_logits(out, (x + 1) / 2, reduction="sum") / x.shape[0]
@@ -100,8 +101,10 @@ class VAE(ImageGenerator):
         opt.step()
         return {"loss": loss.detach(), "recon": rec.detach(), "kl": kl.detach()}
 
-    def generate(self, n, y, generator):
-        z = torch.randn(n, self.config.latent_dim, generator=generator)
+    def noise(self, n, generator):
+        return torch.randn(n, self.config.latent_dim, generator=generator)
+
+    def decode(self, z, y):
         return self.to_image(self.nets["decoder"](z, y))
 
     @torch.no_grad()

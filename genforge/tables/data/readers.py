@@ -13,10 +13,11 @@ import io
 import re
 import sqlite3
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
-from genforge.core.errors import ConfigError, DataError
+from genforge.core.errors import ConfigError, DataError, describe_error
 from genforge.core.io import atomic_path
 
 DEFAULT_TABLE = "customers"
@@ -82,13 +83,14 @@ def save_table(df: pd.DataFrame, path: str | Path) -> Path:
 # ----------------------------------------------------------------------------- checks
 
 
-def _check_duplicates(header: list[str], label: str) -> None:
-    """Raise DataError naming the column names that occur more than once in ``header``."""
-    seen, dups = set(), []
-    for name in header:
-        if name in seen and name not in dups:
-            dups.append(name)
-        seen.add(name)
+def check_unique_columns(df: pd.DataFrame | Sequence, label: str = "the table") -> None:
+    """Raise DataError naming the column names that occur more than once in ``df``.
+
+    ``df`` is a DataFrame or a list of names (a file's header row); ``label`` names the table in the
+    message, e.g. ``"the table has duplicate column names ('a'); rename them ..."``.
+    """
+    names = df.columns if isinstance(df, pd.DataFrame) else pd.Index(list(df), dtype=object)
+    dups = list(dict.fromkeys(names[names.duplicated()]))
     if dups:
         raise DataError(f"{label} has duplicate column names ({', '.join(map(repr, dups))}); "
                         f"rename them so every column has its own name")
@@ -96,7 +98,7 @@ def _check_duplicates(header: list[str], label: str) -> None:
 
 def _check_frame(df: pd.DataFrame, label: str, header: list[str]) -> int:
     """Raise DataError for duplicate names, fewer than 2 columns or no rows; return the column count."""
-    _check_duplicates(header, label)
+    check_unique_columns(header, label)
     if df.shape[1] < 2:
         hint = ""
         if df.shape[1] == 1 and any(sep in str(df.columns[0]) for sep in (";", "\t", "|")):
@@ -106,11 +108,6 @@ def _check_frame(df: pd.DataFrame, label: str, header: list[str]) -> int:
     if len(df) == 0:
         raise DataError(f"{label} has a header but no rows; add data rows")
     return df.shape[1]
-
-
-def _why(e: BaseException) -> str:
-    """An exception as ``Type: message`` on one line."""
-    return f"{type(e).__name__}: " + " ".join(str(e).split())
 
 
 # ----------------------------------------------------------------------------- files
@@ -134,7 +131,8 @@ def _read_delimited(path: Path, sep: str, encoding: str) -> tuple[pd.DataFrame, 
     try:
         df = pd.read_csv(io.StringIO(text), sep=sep, keep_default_na=True, low_memory=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
-        raise DataError(f"cannot read '{path}' as a table ({_why(e)}); check the delimiter and quoting") from None
+        raise DataError(f"cannot read '{path}' as a table ({describe_error(e)}); "
+                        f"check the delimiter and quoting") from None
     return df, header
 
 
@@ -147,12 +145,12 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, list[str]]:
     except ImportError:
         raise DataError("reading Parquet files needs pyarrow; run `pip install pyarrow`") from None
     except Exception as e:  # pyarrow raises several types for damaged files
-        raise DataError(f"cannot read '{path}' as Parquet ({_why(e)}); is the file complete?") from None
-    _check_duplicates(header, f"'{path}'")
+        raise DataError(f"cannot read '{path}' as Parquet ({describe_error(e)}); is the file complete?") from None
+    check_unique_columns(header, f"'{path}'")
     try:
         df = pd.read_parquet(path)
     except Exception as e:
-        raise DataError(f"cannot read '{path}' as Parquet ({_why(e)}); is the file complete?") from None
+        raise DataError(f"cannot read '{path}' as Parquet ({describe_error(e)}); is the file complete?") from None
     return df, header
 
 
@@ -178,7 +176,7 @@ def _read_sqlite(db: str, table: str | None) -> tuple[pd.DataFrame, str]:
     try:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     except sqlite3.Error as e:
-        raise DataError(f"cannot open SQLite database '{db}' ({_why(e)})") from None
+        raise DataError(f"cannot open SQLite database '{db}' ({describe_error(e)})") from None
     try:
         rows = con.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name").fetchall()
         tables = [r[0] for r in rows if not r[0].startswith("sqlite_")]
@@ -189,7 +187,7 @@ def _read_sqlite(db: str, table: str | None) -> tuple[pd.DataFrame, str]:
         header = [d[0] for d in cur.description]
         df = pd.DataFrame.from_records(cur.fetchall(), columns=range(len(header)))
     except sqlite3.DatabaseError as e:
-        raise DataError(f"cannot read SQLite database '{db}' ({_why(e)}); is it a SQLite file?") from None
+        raise DataError(f"cannot read SQLite database '{db}' ({describe_error(e)}); is it a SQLite file?") from None
     finally:
         con.close()
     _check_frame(df, f"table '{name}' in {label}", header)
@@ -223,9 +221,11 @@ def _read_sqlalchemy(url: str, table: str | None) -> tuple[pd.DataFrame, str]:
     except DataError:
         raise
     except ImportError as e:
-        raise DataError(f"the database driver for {label} is not installed ({_why(e)}); pip install it") from None
+        raise DataError(f"the database driver for {label} is not installed ({describe_error(e)}); "
+                        f"pip install it") from None
     except Exception as e:  # sqlalchemy raises many driver-specific types
-        raise DataError(f"cannot read from {label} ({_why(e)}); check the URL, credentials and table") from None
+        raise DataError(f"cannot read from {label} ({describe_error(e)}); "
+                        f"check the URL, credentials and table") from None
     _check_frame(df, f"table '{name}' in {label}", header)
     df.columns = header
     return df, f"table '{name}' in {label}"

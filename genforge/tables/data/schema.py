@@ -31,17 +31,19 @@ subset of :class:`Column` fields; setting ``kind`` re-infers that column's detai
 from __future__ import annotations
 
 import json
+import numbers
 import re
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, PlainValidator
 
-from genforge.tables.data.dates import DATE_FORMATS, best_date_format, parse_datetimes, to_epoch_seconds
+from genforge.core.config import validate
 from genforge.core.errors import ConfigError, DataError
 from genforge.core.io import write_json
+from genforge.tables.data.dates import DATE_FORMATS, best_date_format, parse_datetimes, to_epoch_seconds
 
 # DATE_FORMATS, parse_datetimes and to_epoch_seconds live in genforge.tables.data.dates and are re-exported here
 __all__ = ["DATE_FORMATS", "KINDS", "Column", "Kind", "Schema", "count_decimals", "infer_schema", "parse_datetimes",
@@ -56,16 +58,28 @@ _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _SAMPLE = 2000
 
 
-@dataclass
-class Column:
-    """What genforge knows about one column; every field is JSON-able."""
+def _number(v: Any) -> int | float:
+    """A real number as a plain Python int (kept an int, so saved schemas keep ``18``, not ``18.0``) or float."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise ValueError("must be a number")
+    return int(v) if isinstance(v, numbers.Integral) else float(v)
+
+
+Number = Annotated[int | float, PlainValidator(_number)]
+
+
+class Column(BaseModel):
+    """What genforge knows about one column; every field is JSON-able (validated by pydantic,
+    also on assignment)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     name: str
     kind: Kind
     dtype: str
     missing_rate: float = 0.0
-    min: float | None = None
-    max: float | None = None
+    min: Number | None = None
+    max: Number | None = None
     decimals: int | None = None
     categories: list | None = None
     frequencies: list[float] | None = None
@@ -74,12 +88,10 @@ class Column:
     reason: str = ""
 
 
-_FIELDS = tuple(f.name for f in fields(Column))
-
-
-@dataclass
-class Schema:
+class Schema(BaseModel):
     """The columns of a table, in order."""
+
+    model_config = ConfigDict(extra="forbid")
 
     columns: list[Column]
 
@@ -95,20 +107,20 @@ class Schema:
 
     def to_dict(self) -> dict:
         """A JSON-able dict: ``{"columns": [{field: value, ...}, ...]}``."""
-        return {"columns": [asdict(c) for c in self.columns]}
+        return {"columns": [c.model_dump() for c in self.columns]}
 
     @classmethod
     def from_dict(cls, d: dict) -> Schema:
-        """Rebuild a schema from :meth:`to_dict` output; a bad entry raises ConfigError."""
+        """Rebuild a schema from :meth:`to_dict` output (a ``schema.json`` file, a model's metadata);
+        a bad entry raises a one-line ConfigError."""
         if not isinstance(d, dict) or not isinstance(d.get("columns"), list):
             raise ConfigError('a schema must be a JSON object {"columns": [...]}; save one with Schema.save')
         cols = []
         for entry in d["columns"]:
             if not isinstance(entry, dict) or "name" not in entry or "kind" not in entry:
                 raise ConfigError(f"schema entry {entry!r} needs at least 'name' and 'kind'")
-            _check_fields(entry, entry["name"])
-            cols.append(Column(**{"dtype": "object", **entry}))
-        return cls(cols)
+            cols.append(validate(Column, {"dtype": "object", **entry}, what=f"schema column {entry['name']!r}"))
+        return cls(columns=cols)
 
     def save(self, path: str | Path) -> None:
         """Write the schema as JSON (atomically)."""
@@ -143,7 +155,7 @@ def infer_schema(df: pd.DataFrame, overrides: dict | str | Path | None = None) -
         if o:
             col.reason = o.get("reason") or f"set in the metadata file ({', '.join(o)})"
         cols.append(col)
-    return Schema(cols)
+    return Schema(columns=cols)
 
 
 # ----------------------------------------------------------------------------- overrides
@@ -160,12 +172,9 @@ def _read_json(path: str | Path) -> dict:
 
 
 def _check_fields(entry: dict, name: str) -> None:
-    unknown = [k for k in entry if k not in _FIELDS]
-    if unknown:
-        raise ConfigError(f"column '{name}': unknown field(s) {', '.join(map(repr, unknown))}; "
-                          f"valid fields are {', '.join(_FIELDS[1:])}")
-    if "kind" in entry and entry["kind"] not in KINDS:
-        raise ConfigError(f"column '{name}': unknown kind {entry['kind']!r}; use one of {', '.join(KINDS)}")
+    """Validate the fields a metadata entry sets (names, kind, value types) with :class:`Column`'s rules."""
+    validate(Column, {"name": str(name), "kind": "categorical", "dtype": "object", **entry},
+             what=f"metadata for column {name!r}")
 
 
 def _parse_overrides(overrides, names: list[str]) -> dict[str, dict]:

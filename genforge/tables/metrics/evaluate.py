@@ -25,21 +25,23 @@ numbers and labels is :mod:`~genforge.tables.metrics.values`.
 
 from __future__ import annotations
 
-import time
 import warnings
 from typing import Any, Callable
 
 import pandas as pd
 
-from genforge.tables.data.dates import best_date_format
 from genforge.core.errors import ConfigError, DataError
+from genforge.core.metrics.rows import annotate_rows, json_scalar, metric_row
+from genforge.core.metrics.timing import Stopwatch
+from genforge.tables.data.readers import check_unique_columns
+from genforge.tables.data.schema import infer_schema
 from genforge.tables.metrics.privacy import ONEHOT_MAX_CATEGORIES, privacy_metrics
 from genforge.tables.metrics.utility import HGB_MAX_CATEGORIES, TSTR_MIN_REGRESSION_VALUES, train_synthetic_test_real
-from genforge.tables.metrics.values import _labels, _num, _row, _subsample, datetime_to_days
+from genforge.tables.metrics.values import _labels, _subsample, datetime_to_days
 
 # the TSTR / privacy functions and their constants are re-exported: import them from here or from their modules
 __all__ = ["BETTER", "EXPLAIN", "HGB_MAX_CATEGORIES", "ONEHOT_MAX_CATEGORIES", "SDTYPES", "TSTR_MIN_REGRESSION_VALUES",
-           "datetime_to_days", "evaluate_table", "infer_metadata", "privacy_metrics", "sdv_metadata_from_schema",
+           "datetime_to_days", "evaluate_table", "privacy_metrics", "sdv_metadata_from_schema",
            "train_synthetic_test_real"]
 
 EXPLAIN = {
@@ -95,40 +97,6 @@ def sdv_metadata_from_schema(schema) -> dict:
     return {"columns": columns}
 
 
-def _date_format(values: pd.Series) -> str | None:
-    """The date format (genforge's list, as in schema inference) every one of ``values`` parses with, or None."""
-    head = values.head(1000).astype(str)
-    if head.empty:
-        return None
-    fmt, share = best_date_format(head)
-    return fmt if share == 1.0 else None
-
-
-def infer_metadata(df: pd.DataFrame) -> dict:
-    """A simple SDV metadata dict from dtypes: numbers -> numerical, bool -> boolean, datetime64 and
-    date strings in one of :data:`genforge.tables.data.dates.DATE_FORMATS` -> datetime, other strings that are
-    >= 95% unique (20+ values) -> id, everything else -> categorical."""
-    columns: dict[str, dict] = {}
-    for name in df.columns:
-        s = df[name]
-        if pd.api.types.is_bool_dtype(s):
-            sdtype = "boolean"
-        elif pd.api.types.is_numeric_dtype(s):
-            sdtype = "numerical"
-        elif pd.api.types.is_datetime64_any_dtype(s):
-            sdtype = "datetime"
-        else:
-            values = s.dropna()
-            fmt = _date_format(values)
-            if fmt:
-                columns[name] = {"sdtype": "datetime", "datetime_format": fmt}
-                continue
-            unique = values.astype(str).nunique()
-            sdtype = "id" if len(values) >= 20 and unique >= 0.95 * len(values) else "categorical"
-        columns[name] = {"sdtype": sdtype}
-    return {"columns": columns}
-
-
 def _check_metadata(metadata: dict, real: pd.DataFrame) -> dict[str, dict]:
     if not isinstance(metadata, dict) or not isinstance(metadata.get("columns"), dict):
         raise ConfigError("metadata must be an SDV single-table dict like {'columns': {'age': {'sdtype': "
@@ -154,6 +122,9 @@ def _check_tables(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataF
         raise DataError(f"the real table has {len(real)} rows; need at least 2 to evaluate")
     if len(synthetic) == 0:
         raise DataError("the synthetic table is empty; generate some rows first (genforge sample --n ...)")
+    for name, df in (("real", real), ("synthetic", synthetic), ("holdout", holdout)):
+        if df is not None:
+            check_unique_columns(df, f"the {name} table")
     for name, other in (("synthetic", synthetic), ("holdout", holdout)):
         if other is None:
             continue
@@ -187,26 +158,26 @@ def _sdm_frame(df: pd.DataFrame, cols: dict[str, dict]) -> pd.DataFrame:
     return out
 
 
-def _quality(real: pd.DataFrame, other: pd.DataFrame, metadata: dict):
+def _sdm_report(name: str, real: pd.DataFrame, other: pd.DataFrame, metadata: dict):
+    """SDMetrics' single-table report ``name`` (``QualityReport``, ``DiagnosticReport``), ``other`` vs ``real``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from sdmetrics.reports.single_table import QualityReport
+        from sdmetrics.reports import single_table
 
-        report = QualityReport()
+        report = getattr(single_table, name)()
         report.generate(real, other, metadata, verbose=False)
+    return report
+
+
+def _quality(real: pd.DataFrame, other: pd.DataFrame, metadata: dict):
+    report = _sdm_report("QualityReport", real, other, metadata)
     props = report.get_properties().set_index("Property")["Score"]
     return report, {"quality": report.get_score(), "column_shapes": props.get("Column Shapes"),
                     "column_pair_trends": props.get("Column Pair Trends")}
 
 
 def _diagnostic(real: pd.DataFrame, other: pd.DataFrame, metadata: dict) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from sdmetrics.reports.single_table import DiagnosticReport
-
-        report = DiagnosticReport()
-        report.generate(real, other, metadata, verbose=False)
-    return report.get_score()
+    return _sdm_report("DiagnosticReport", real, other, metadata).get_score()
 
 
 def _pair_summary(report, ref_report, k: int = 5) -> dict:
@@ -224,7 +195,8 @@ def _pair_summary(report, ref_report, k: int = 5) -> dict:
         ref = {(r["Column 1"], r["Column 2"]): r["Score"] for _, r in rd.iterrows()}
     worst = d[meets].sort_values("Score").head(k)
     out["worst"] = [{"columns": [str(r["Column 1"]), str(r["Column 2"])], "metric": str(r["Metric"]),
-                     "score": _num(r["Score"]), "reference": _num(ref.get((r["Column 1"], r["Column 2"])))}
+                     "score": json_scalar(r["Score"]),
+                     "reference": json_scalar(ref.get((r["Column 1"], r["Column 2"])))}
                     for _, r in worst.iterrows()]
     return out
 
@@ -240,8 +212,9 @@ def evaluate_table(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.D
     real rows not used for training (default: a seeded 20% of ``real``, the rest is then the
     training table). ``target``: a column to predict for train-on-synthetic-test-on-real.
     ``metadata``: an SDV single-table metadata dict (see :func:`sdv_metadata_from_schema`;
-    default :func:`infer_metadata`); columns not in it (text) are left out of every metric
-    except the exact-copy check. ``max_rows``: the real, synthetic and holdout tables are each
+    default: inferred by :func:`~genforge.tables.data.schema.infer_schema`, as for training); columns
+    not in it (text) are left out of every metric except the exact-copy check. ``max_rows``: the
+    real, synthetic and holdout tables are each
     subsampled (seeded) to this many rows for SDMetrics, the classifiers and the neighbour search.
 
     Time (measured on Adult: 15 columns, 105 column pairs, 32,561 training and 16,281 holdout
@@ -255,73 +228,23 @@ def evaluate_table(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.D
     [{"column", "metric", "score", "reference"}], "pair_trends": {...}, "n_real", "n_synthetic",
     "n_holdout", "holdout", "target", "metadata", "seconds"}``.
     """
-    t_start = time.perf_counter()
+    watch = Stopwatch()
     say = log or (lambda msg: None)
     _check_tables(real, synthetic, holdout)
-    if holdout is None:
-        shuffled = real.sample(frac=1.0, random_state=seed)
-        n_hold = max(1, int(round(0.2 * len(real))))
-        holdout, real = shuffled.iloc[:n_hold], shuffled.iloc[n_hold:]
-        holdout_desc = "20% of real, seeded split"
-    else:
-        holdout_desc = "given holdout table"
-    if metadata is None:
-        metadata = infer_metadata(real)
-    cols = _check_metadata(metadata, real)
-    if target is not None:
-        if target not in real.columns:
-            raise ConfigError(f"target column {target!r} is not in the table; pick one of: "
-                              f"{', '.join(map(str, real.columns))}")
-        if target not in cols or cols[target]["sdtype"] == "id":
-            raise ConfigError(f"target column {target!r} is an id or text column; pick a categorical or "
-                              f"numerical column")
+    real, holdout, holdout_desc = _split_holdout(real, holdout, seed)
+    cols = _columns_to_score(metadata, real, target)
     real, synthetic, holdout = (_align(df, real, cols) for df in (real, synthetic, holdout))
     sdm_meta = {"columns": {c: dict(m) for c, m in cols.items()}}
-    timings: dict[str, float] = {}
-    m: dict[str, dict] = {}
-
-    real_s = _sdm_frame(_subsample(real, max_rows, seed), cols)
-    syn_s = _sdm_frame(_subsample(synthetic, max_rows, seed), cols)
-    hold_s = _sdm_frame(_subsample(holdout, max_rows, seed), cols)
-
-    say(f"quality report: synthetic ({len(syn_s)} rows) vs real ({len(real_s)} rows)")
-    t = time.perf_counter()
-    rep, q = _quality(real_s, syn_s, sdm_meta)
-    timings["quality"] = time.perf_counter() - t
-    say("quality report: holdout vs real (reference)")
-    t = time.perf_counter()
-    ref_rep, q_ref = _quality(real_s, hold_s, sdm_meta)
-    timings["quality_reference"] = time.perf_counter() - t
-    for k in ("quality", "column_shapes", "column_pair_trends"):
-        m[k] = _row(q[k], q_ref[k])
-
-    shapes = rep.get_details("Column Shapes")
-    ref_shapes = ref_rep.get_details("Column Shapes")
-    ref_by_col = dict(zip(ref_shapes.get("Column", []), ref_shapes.get("Score", [])))
-    columns = [{"column": str(r["Column"]), "metric": str(r["Metric"]), "score": _num(r["Score"]),
-                "reference": _num(ref_by_col.get(r["Column"]))} for _, r in shapes.iterrows()]
-    pair_trends = _pair_summary(rep, ref_rep)
-
-    say("diagnostic report")
-    t = time.perf_counter()
-    m["diagnostic"] = _row(_diagnostic(real_s, syn_s, sdm_meta), 1.0)
-    timings["diagnostic"] = time.perf_counter() - t
-
+    m, columns, pair_trends = _sdmetrics(real, synthetic, holdout, cols, sdm_meta, seed=seed, max_rows=max_rows,
+                                         watch=watch, say=say)
     if target is not None:
         say(f"train on synthetic, test on real: target {target!r}")
-        t = time.perf_counter()
-        m.update(train_synthetic_test_real(real, synthetic, holdout, target, cols, seed=seed, max_rows=max_rows))
-        timings["tstr"] = time.perf_counter() - t
-
+        with watch("tstr"):
+            m.update(train_synthetic_test_real(real, synthetic, holdout, target, cols, seed=seed, max_rows=max_rows))
     say("privacy: distances to the closest real rows")
-    t = time.perf_counter()
-    m.update(privacy_metrics(real, synthetic, holdout, cols, seed=seed, max_rows=max_rows))
-    timings["privacy"] = time.perf_counter() - t
-
-    for key, row in m.items():
-        row["explain"] = EXPLAIN[key]
-        row["better"] = BETTER.get(key, "higher")
-    timings["total"] = time.perf_counter() - t_start
+    with watch("privacy"):
+        m.update(privacy_metrics(real, synthetic, holdout, cols, seed=seed, max_rows=max_rows))
+    annotate_rows(m, EXPLAIN, BETTER)
     return {
         "metrics": m,
         "columns": columns,
@@ -331,5 +254,58 @@ def evaluate_table(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.D
         "target": target,
         "max_rows": max_rows,
         "metadata": sdm_meta,
-        "seconds": {k: round(v, 3) for k, v in timings.items()},
+        "seconds": watch.seconds(),
     }
+
+
+def _split_holdout(real: pd.DataFrame, holdout: pd.DataFrame | None,
+                   seed: int) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """``(real training rows, holdout rows, how the holdout was chosen)``: a seeded 20% of ``real``
+    when no holdout is given."""
+    if holdout is not None:
+        return real, holdout, "given holdout table"
+    shuffled = real.sample(frac=1.0, random_state=seed)
+    n_hold = max(1, int(round(0.2 * len(real))))
+    return shuffled.iloc[n_hold:], shuffled.iloc[:n_hold], "20% of real, seeded split"
+
+
+def _columns_to_score(metadata: dict | None, real: pd.DataFrame, target: str | None) -> dict[str, dict]:
+    """The checked metadata columns (inferred with the training schema rules when ``metadata`` is None);
+    ``target`` must be one of them and not an id."""
+    if metadata is None:
+        metadata = sdv_metadata_from_schema(infer_schema(real))
+    cols = _check_metadata(metadata, real)
+    if target is not None:
+        if target not in real.columns:
+            raise ConfigError(f"target column {target!r} is not in the table; pick one of: "
+                              f"{', '.join(map(str, real.columns))}")
+        if target not in cols or cols[target]["sdtype"] == "id":
+            raise ConfigError(f"target column {target!r} is an id or text column; pick a categorical or "
+                              f"numerical column")
+    return cols
+
+
+def _sdmetrics(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, cols: dict[str, dict],
+               sdm_meta: dict, *, seed: int, max_rows: int, watch: Stopwatch,
+               say: Callable[[str], None]) -> tuple[dict[str, dict], list[dict], dict]:
+    """SDMetrics quality (synthetic, and the holdout as reference) and diagnostic rows, the per-column
+    shape scores and the column-pair summary, on seeded subsamples of ``max_rows`` rows."""
+    real_s = _sdm_frame(_subsample(real, max_rows, seed), cols)
+    syn_s = _sdm_frame(_subsample(synthetic, max_rows, seed), cols)
+    hold_s = _sdm_frame(_subsample(holdout, max_rows, seed), cols)
+    say(f"quality report: synthetic ({len(syn_s)} rows) vs real ({len(real_s)} rows)")
+    with watch("quality"):
+        rep, q = _quality(real_s, syn_s, sdm_meta)
+    say("quality report: holdout vs real (reference)")
+    with watch("quality_reference"):
+        ref_rep, q_ref = _quality(real_s, hold_s, sdm_meta)
+    m = {k: metric_row(q[k], q_ref[k]) for k in ("quality", "column_shapes", "column_pair_trends")}
+    shapes = rep.get_details("Column Shapes")
+    ref_shapes = ref_rep.get_details("Column Shapes")
+    ref_by_col = dict(zip(ref_shapes.get("Column", []), ref_shapes.get("Score", [])))
+    columns = [{"column": str(r["Column"]), "metric": str(r["Metric"]), "score": json_scalar(r["Score"]),
+                "reference": json_scalar(ref_by_col.get(r["Column"]))} for _, r in shapes.iterrows()]
+    say("diagnostic report")
+    with watch("diagnostic"):
+        m["diagnostic"] = metric_row(_diagnostic(real_s, syn_s, sdm_meta), 1.0)
+    return m, columns, _pair_summary(rep, ref_rep)

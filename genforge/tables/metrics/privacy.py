@@ -1,10 +1,11 @@
 """Privacy metrics for tables: distance to the closest real row (DCR), NNDR and exact copies.
 
 Rows become points (:class:`_Encoder`: numbers min-max scaled on the real data, datetimes as
-numbers, categories one-hot) and a nearest-neighbour search measures how close each synthetic
-row lies to the real training rows; the holdout rows, measured the same way, are the
-reference. Exact copies compare a hash of each row's raw values. Called by
-:func:`~genforge.tables.metrics.evaluate.evaluate_table`.
+numbers, categories one-hot) and a nearest-neighbour search
+(:func:`~genforge.core.metrics.neighbours.nearest_neighbours`, in float64 so a copied row is at
+distance 0) measures how close each synthetic row lies to the real training rows; the holdout
+rows, measured the same way, are the reference. Exact copies compare a hash of each row's raw
+values. Called by :func:`~genforge.tables.metrics.evaluate.evaluate_table`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from genforge.tables.metrics.values import _labels, _numeric, _row, _subsample
+from genforge.core.metrics.neighbours import nearest_neighbours
+from genforge.core.metrics.rows import metric_row
+from genforge.tables.metrics.values import _labels, _numeric, _subsample
 
 ONEHOT_MAX_CATEGORIES = 100       # privacy encoding: rarer categories share one "other" column
 
@@ -71,25 +74,23 @@ def privacy_metrics(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Dat
                     seed: int = 0, max_rows: int = 20000) -> dict[str, dict]:
     """DCR, its 5th percentile, NNDR (on up to ``max_rows`` rows each) and the exact-copy share (all rows),
     each for the synthetic rows (value) and the holdout rows (reference) against the real training rows."""
-    from sklearn.neighbors import NearestNeighbors
-
     m: dict[str, dict] = {}
     real_hashes = np.unique(_row_hashes(real, cols))
     copies = [float(np.isin(_row_hashes(df, cols), real_hashes).mean()) for df in (synthetic, holdout)]
 
     enc = _Encoder(real, cols)
-    ref = enc.transform(_subsample(real, max_rows, seed + 2))
+    ref = enc.transform(_subsample(real, max_rows, seed + 2)).astype(np.float64)
     if ref.shape[1] > 0 and len(ref) >= 2:
-        nn = NearestNeighbors(n_neighbors=2).fit(ref)
         stats = []
         for i, df in enumerate((synthetic, holdout)):
-            d, _ = nn.kneighbors(enc.transform(_subsample(df, max_rows, seed + 3 + i)))
+            query = enc.transform(_subsample(df, max_rows, seed + 3 + i)).astype(np.float64)
+            d = nearest_neighbours(query, ref, 2)[0].numpy()
             ratio = np.divide(d[:, 0], d[:, 1], out=np.zeros(len(d)), where=d[:, 1] > 0)
             stats.append((np.median(d[:, 0]), np.percentile(d[:, 0], 5), np.median(ratio)))
-        m["dcr"] = _row(stats[0][0], stats[1][0])
-        m["dcr_5th_percentile"] = _row(stats[0][1], stats[1][1])
-        m["exact_copies"] = _row(copies[0], copies[1])
-        m["nndr"] = _row(stats[0][2], stats[1][2])
+        m["dcr"] = metric_row(stats[0][0], stats[1][0])
+        m["dcr_5th_percentile"] = metric_row(stats[0][1], stats[1][1])
+        m["exact_copies"] = metric_row(copies[0], copies[1])
+        m["nndr"] = metric_row(stats[0][2], stats[1][2])
     else:
-        m["exact_copies"] = _row(copies[0], copies[1])
+        m["exact_copies"] = metric_row(copies[0], copies[1])
     return m

@@ -2,53 +2,22 @@
 
 from __future__ import annotations
 
-import base64
-import io as _io
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
 
-from genforge.core import io
+from genforge.core.report import fig_png, pyplot, write_report
+from genforge.tables.data.schema import infer_schema
+from genforge.tables.metrics.evaluate import sdv_metadata_from_schema
 from genforge.tables.metrics.values import _labels, _numeric, _subsample
-from genforge.tables.metrics.evaluate import infer_metadata
 
 MAX_COLUMNS = 16          # distribution plots
 MAX_HEATMAP_COLUMNS = 30  # association heatmaps
 TOP_CATEGORIES = 15
 PLOT_ROWS = 20000         # rows (each table) behind the plots, seeded subsample
 REAL_COLOR, SYN_COLOR = "#4c72b0", "#dd8452"
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _fig_png(fig) -> str:
-    buf = _io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    _plt().close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, (bool, np.bool_)):
-        return str(v)
-    if isinstance(v, (int, np.integer)):
-        return str(v)
-    v = float(v)
-    if not np.isfinite(v):
-        return "—"
-    return f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+DPI = 90                  # plots in the page
 
 
 def _plot_numeric(ax, r: pd.Series, s: pd.Series, xlabel: str) -> None:
@@ -98,7 +67,7 @@ def _plot_categorical(ax, r: pd.Series, s: pd.Series) -> None:
 
 
 def _distribution(name: str, meta: dict, real: pd.DataFrame, synthetic: pd.DataFrame, score) -> str:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(3.6, 2.7))
     if meta["sdtype"] == "numerical":
         _plot_numeric(ax, _numeric(real[name], meta), _numeric(synthetic[name], meta), name)
@@ -111,7 +80,7 @@ def _distribution(name: str, meta: dict, real: pd.DataFrame, synthetic: pd.DataF
     title = name if score is None else f"{name} — shape score {score:.3f}"
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
-    return _fig_png(fig)
+    return fig_png(fig, dpi=DPI)
 
 
 def association_matrix(df: pd.DataFrame, cols: dict[str, dict]) -> tuple[list[str], np.ndarray]:
@@ -165,7 +134,7 @@ def _heatmaps(real: pd.DataFrame, synthetic: pd.DataFrame, cols: dict[str, dict]
     if len(names) < 2:
         return None
     _, b = association_matrix(synthetic, cols)
-    plt = _plt()
+    plt = pyplot()
     size = max(3.5, 0.32 * len(names) + 1.5)
     fig, axes = plt.subplots(1, 3, figsize=(3 * size, size), constrained_layout=True)
     for ax, mat, title, cmap, vmin in ((axes[0], a, "real", "RdBu_r", -1), (axes[1], b, "synthetic", "RdBu_r", -1),
@@ -175,13 +144,13 @@ def _heatmaps(real: pd.DataFrame, synthetic: pd.DataFrame, cols: dict[str, dict]
         ax.set_xticks(range(len(names)), [n[:14] for n in names], rotation=90, fontsize=7)
         ax.set_yticks(range(len(names)), [n[:14] for n in names], fontsize=7)
         fig.colorbar(im, ax=ax, shrink=0.7)
-    return _fig_png(fig)
+    return fig_png(fig, dpi=DPI)
 
 
 def _shape_scores(columns: list[dict]) -> str | None:
     if not columns:
         return None
-    plt = _plt()
+    plt = pyplot()
     names = [c["column"] for c in columns]
     fig, ax = plt.subplots(figsize=(6, 0.28 * len(names) + 1))
     y = np.arange(len(names))
@@ -196,7 +165,7 @@ def _shape_scores(columns: list[dict]) -> str | None:
     ax.set_xlim(0, 1.02)
     ax.set_xlabel("shape score (1 = same distribution)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    return _fig_png(fig)
+    return fig_png(fig, dpi=DPI)
 
 
 def write_table_report(path: str | Path, result: dict, real: pd.DataFrame, synthetic: pd.DataFrame, *,
@@ -206,10 +175,8 @@ def write_table_report(path: str | Path, result: dict, real: pd.DataFrame, synth
     ``metadata``: the SDV metadata used for the evaluation (default: the one stored in ``result``,
     else inferred from ``real``). Plots use up to 20,000 rows of each table (seeded subsample).
     """
-    from genforge import __version__
-
     if metadata is None:
-        metadata = result.get("metadata") or infer_metadata(real)
+        metadata = result.get("metadata") or sdv_metadata_from_schema(infer_schema(real))
     cols = {c: m for c, m in metadata["columns"].items() if c in real.columns and c in synthetic.columns}
     real_p, syn_p = _subsample(real, PLOT_ROWS, 0), _subsample(synthetic, PLOT_ROWS, 0)
     scores = {c["column"]: c["score"] for c in result.get("columns", [])}
@@ -217,11 +184,5 @@ def write_table_report(path: str | Path, result: dict, real: pd.DataFrame, synth
     distributions = [{"column": c, "png": _distribution(c, cols[c], real_p, syn_p, scores.get(c))}
                      for c in plotted[:MAX_COLUMNS]]
     images = {"heatmaps": _heatmaps(real_p, syn_p, cols), "shapes": _shape_scores(result.get("columns", []))}
-    env = Environment(loader=PackageLoader(__package__, "templates"), autoescape=select_autoescape())
-    html = env.get_template("report.html.j2").render(
-        **{**result, "title": title}, images=images, distributions=distributions,
-        n_plotted=len(plotted), max_columns=MAX_COLUMNS, max_heatmap=MAX_HEATMAP_COLUMNS,
-        fmt=_fmt, version=__version__)
-    path = Path(path)
-    io.write_text(path, html)
-    return path
+    return write_report(path, __package__, **{**result, "title": title}, images=images, distributions=distributions,
+                        n_plotted=len(plotted), max_columns=MAX_COLUMNS, max_heatmap=MAX_HEATMAP_COLUMNS)

@@ -13,7 +13,6 @@ before any sampling: an unknown column or a value never seen is a one-line Confi
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -122,29 +121,16 @@ class TableGenerator(Generator):
             self._check_columns(df)
 
     # -- public API ----------------------------------------------------------------------------------------
-    def fit(self, data, *, metadata=None, epochs: float | None = None, steps: int | None = None,
-            minutes: float | None = None, seed: int = 0, run_dir: str | Path | None = None,
-            progress: bool = False, **train_options: Any) -> "TableGenerator":
-        """Learn from ``data`` (a DataFrame or a table path for :func:`~genforge.tables.data.readers.load_table`).
+    def refit_data(self, df, *, metadata=None, seed: int = 0, **_options) -> None:
+        """``fit`` on a table always infers the schema and fits the encoding afresh."""
+        self.prepare(df, metadata, seed)
 
-        ``metadata``: schema overrides (dict or JSON file). Neural models take ``epochs`` (passes
-        over the data) or ``steps``, and ``minutes``; ``run_dir`` receives checkpoints and metrics.
-        """
-        source = "DataFrame"
-        if isinstance(data, (str, Path)):
-            from genforge.tables.data.readers import load_table
-
-            data, source = load_table(data)
-        self.prepare(data, metadata, seed)
-        cfg = self.train_config(len(data), dict(epochs=epochs, steps=steps, minutes=minutes, seed=seed,
-                                                progress=progress, **train_options))
-        self.train_in_run(data, cfg, self.fit_run(run_dir, cfg, source))
-        return self
-
-    def train_config(self, n_rows: int, options: dict[str, Any]) -> TrainConfig:
-        """A TrainConfig from options that may give ``epochs`` (converted to steps for this table)."""
+    def train_config(self, data, options: dict[str, Any]) -> TrainConfig:
+        """A TrainConfig from options that may give ``epochs`` (converted to steps for ``data``, a table
+        or its row count)."""
         options = dict(options)
         epochs = options.pop("epochs", None)
+        n_rows = data if isinstance(data, int) else len(data)
         if epochs is not None:
             if epochs <= 0:
                 raise ConfigError(f"--epochs must be positive, got {epochs}")
@@ -158,10 +144,7 @@ class TableGenerator(Generator):
         ``where``: ``{column: value}`` — every returned row has exactly these values (categorical
         and boolean columns; numbers too for gaussian-copula). ``seed`` makes it reproducible.
         """
-        if not isinstance(n, int) or n < 1:
-            raise ConfigError(f"number of rows must be a positive integer, got {n!r}")
-        if not self.is_fitted:
-            raise ConfigError(f"model '{self.name}' is not trained yet; call fit() or load a trained run")
+        self.check_count(n, "rows")
         cond = self.normalise_where(where)
         self.transformer.reset_ids()  # the same seed gives the same table, ids included
         rng = np.random.default_rng(seed)
@@ -202,28 +185,60 @@ class TableGenerator(Generator):
                 out[col] = _settle_dtype(out[col], filled[col].dtype)
         return out
 
+    #: whether ``sample_frame`` takes a list of per-row ``where`` dicts (one call for rows with different conditions)
+    row_conditions: ClassVar[bool] = False
+
     def impute_rows(self, rows: pd.DataFrame, rng: np.random.Generator, gen: torch.Generator) -> pd.DataFrame:
         """Candidates conditioned on each row's present categorical cells, the closest on its present
-        numbers chosen; subclasses with a better conditional (the copula) override this."""
-        k = 16
-        out = []
-        for _, row in rows.iterrows():
-            cond = {c: row[c] for c in rows.columns if pd.notna(row[c]) and c in self.schema.names()
-                    and self.schema[c].kind in CONDITIONABLE and self._seen(c, row[c])}
-            cand = self.sample_frame(k, cond, rng, gen)
-            for c, v in cond.items():
-                cand[c] = v
-            num = [c for c in rows.columns if pd.notna(row[c]) and self.schema[c].kind in ("continuous", "integer")]
+        numbers chosen; subclasses with a better conditional (the copula) override this.
+
+        Batched: the candidates of many rows are drawn in one call (with one condition per row when the
+        model takes ``row_conditions``, else one call per distinct condition) and scored together."""
+        k, most = 16, 2048  # candidates per row; rows per call
+        cols = list(rows.columns)
+        kinds = [self.schema[c].kind for c in cols]
+        present = rows.notna().to_numpy()
+        seen: dict[tuple, bool] = {}
+
+        def can_condition(c, v) -> bool:
+            key = (c, type(v).__name__, str(v))
+            if key not in seen:
+                seen[key] = self._seen(c, v)
+            return seen[key]
+
+        condable = [j for j, kind in enumerate(kinds) if kind in CONDITIONABLE]
+        conds = [{cols[j]: rows.iat[r, j] for j in condable if present[r, j] and can_condition(cols[j], rows.iat[r, j])}
+                 for r in range(len(rows))]
+        groups: dict[tuple, list[int]] = {}
+        for r, cond in enumerate(conds):
+            groups.setdefault(() if self.row_conditions else tuple(cond.items()), []).append(r)
+        numbers = {j: pd.to_numeric(rows[cols[j]], errors="coerce").to_numpy(dtype=float)
+                   for j, kind in enumerate(kinds) if kind in ("continuous", "integer") and present[:, j].any()}
+        picked = []
+        for members in (np.asarray(g[i:i + most]) for g in groups.values() for i in range(0, len(g), most)):
+            m = len(members)
+            owner = np.repeat(members, k)  # the row each candidate is drawn for: k in a row
+            cond = conds[members[0]]
+            if self.row_conditions:
+                cond = [conds[r] for r in owner] if any(conds[r] for r in members) else {}
+            cand = self.sample_frame(m * k, cond, rng, gen)
             # candidates that leave a hole of the row empty come last (the model may draw "missing")
-            d = sum((cand[c].isna().astype(float) * 1e6 for c in rows.columns
-                     if pd.isna(row[c]) and self.schema[c].kind != "text"), pd.Series(0.0, index=cand.index))
-            if num:
-                span = [(self.schema[c].max or 1) - (self.schema[c].min or 0) or 1 for c in num]
-                d = d + sum(((pd.to_numeric(cand[c], errors="coerce").fillna(0) - float(row[c])) / s) ** 2
-                            for c, s in zip(num, span))
-            best = int(np.argmin(d.to_numpy()))
-            out.append(cand.iloc[[best]])
-        return pd.concat(out, ignore_index=True)
+            d = np.zeros(m * k)
+            for j, c in enumerate(cols):
+                hole = ~present[owner, j]
+                if kinds[j] != "text" and hole.any():
+                    d += (cand[c].isna().to_numpy() & hole) * 1e6
+            dist = np.zeros(m * k)
+            for j, want in numbers.items():
+                on = present[owner, j]
+                if on.any():
+                    span = (self.schema[cols[j]].max or 1) - (self.schema[cols[j]].min or 0) or 1
+                    got = pd.to_numeric(cand[cols[j]], errors="coerce").fillna(0).to_numpy(dtype=float)
+                    dist += np.where(on, ((got - want[owner]) / span) ** 2, 0.0)
+            d = d + dist
+            best = d.reshape(m, k).argmin(1) + np.arange(m) * k
+            picked.append(cand.iloc[best].set_axis(members))
+        return pd.concat(picked).sort_index()
 
     def _seen(self, col: str, value) -> bool:
         """Whether the model can condition on ``col == value`` (seen, and not pooled into ``__other__``)."""
@@ -235,7 +250,7 @@ class TableGenerator(Generator):
 
     def _check_columns(self, df: pd.DataFrame) -> None:
         if self.schema is None:
-            raise ConfigError(f"model '{self.name}' is not trained yet; call fit() or load a trained run")
+            self.check_fitted()
         want, got = self.schema.names(), list(df.columns)
         missing, extra = [c for c in want if c not in got], [c for c in got if c not in want]
         if missing or extra:
@@ -275,13 +290,23 @@ class NeuralTableGenerator(TableGenerator, NeuralGenerator):
         if self.transformer is None:
             raise ConfigError(f"model '{self.name}' needs data before it can be built; call fit(df)")
 
-    def training_data(self, df):
+    def training_data(self, df) -> "EncodedTable":
+        """The table as the encoded matrix the networks learn from."""
         return EncodedTable(torch.from_numpy(self.transformer.transform(df)))
 
+    def batch_source(self, df):
+        from genforge.core.train.batches import TensorBatches
+
+        return TensorBatches(self.training_data(df).x)
+
+    row_conditions: ClassVar[bool] = True
+
     def sample_encoded(self, n, cond, gen):
+        """``n`` encoded rows; ``cond`` is one ``where`` dict for all rows or a list of ``n``, one per row."""
         self.eval()
+        part = (lambda s: cond[s:s + 1000]) if isinstance(cond, list) else (lambda s: cond)
         with torch.no_grad():
-            return torch.cat([self.generate(min(1000, n - s), cond, gen) for s in range(0, n, 1000)]).numpy()
+            return torch.cat([self.generate(min(1000, n - s), part(s), gen) for s in range(0, n, 1000)]).numpy()
 
     def generate(self, n: int, cond: dict, gen: torch.Generator) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError

@@ -101,18 +101,27 @@ class CondSpec:
         cats[torch.arange(n), b] = c
         return self.vectors(cats, mask)
 
-    def from_where(self, n: int, where: dict) -> torch.Tensor:
-        """Cond vectors asking for ``where``'s values (categorical/boolean columns)."""
+    def from_where(self, n: int, where: dict | list[dict]) -> torch.Tensor:
+        """Cond vectors asking for ``where``'s values (categorical/boolean columns): one dict for
+        all ``n`` rows, or a list of ``n`` dicts, one per row (rows may name different columns)."""
         cats = torch.zeros(n, len(self.blocks), dtype=torch.long)
         mask = torch.zeros(n, len(self.blocks), dtype=torch.bool)
         names = [col for col, *_ in self.blocks]
-        for col, value in where.items():
-            if col not in names:
-                raise ConfigError(f"column '{col}' cannot be conditioned on by this model")
-            b = names.index(col)
-            start, _, k = self.transformer.encode_condition(col, value)
-            cats[:, b] = k
-            mask[:, b] = True
+        per_row = isinstance(where, list)
+        if per_row and len(where) != n:
+            raise ValueError(f"got {len(where)} conditions for {n} rows")
+        codes: dict[tuple, int] = {}  # each (column, value) is encoded once
+        for r, row_where in enumerate(where if per_row else [where]):
+            for col, value in row_where.items():
+                if col not in names:
+                    raise ConfigError(f"column '{col}' cannot be conditioned on by this model")
+                b = names.index(col)
+                key = (col, type(value).__name__, str(value))
+                if key not in codes:
+                    codes[key] = self.transformer.encode_condition(col, value)[2]
+                rows = r if per_row else slice(None)
+                cats[rows, b] = codes[key]
+                mask[rows, b] = True
         return self.vectors(cats, mask)
 
     def cond_loss(self, logits_by_block: list[torch.Tensor], cond: torch.Tensor) -> torch.Tensor:

@@ -20,8 +20,10 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from genforge.core.config import ModelConfig
+from genforge.core.train import distributed as dist
 from genforge.core.errors import DataError
 from genforge.core.train.optim import adam
+from genforge.core.train.penalties import gradient_penalty
 from genforge.tables.models.base import NeuralTableGenerator
 from genforge.tables.models.cond import CondSpec, activate
 from genforge.core.registry import register
@@ -118,6 +120,13 @@ class CTGAN(NeuralTableGenerator):
         return {"G": adam(self.nets["G"].parameters(), c.lr, (0.5, 0.9), c.weight_decay),
                 "D": adam(self.nets["D"].parameters(), c.lr_d or c.lr, (0.5, 0.9), c.weight_decay)}
 
+    def batch_source(self, df):
+        """Training-by-sampling: the model picks each batch's rows through its conditional vector."""
+        from genforge.core.train.batches import SamplerBatches
+
+        data = self.training_data(df)
+        return SamplerBatches(lambda b, gen: self.next_batch(data, b, gen), len(data.x))
+
     def next_batch(self, data, batch_size: int, gen: torch.Generator):
         """Training-by-sampling: rows chosen through the conditional vector (see :class:`CondSpec`)."""
         self._check_rows(len(data.x))
@@ -131,8 +140,11 @@ class CTGAN(NeuralTableGenerator):
         return data.x[rows], cond
 
     def _fake(self, cond: torch.Tensor, gen=None) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        z = torch.randn(len(cond), self.config.z_dim, generator=gen)
-        raw = self.nets["G"](torch.cat([z, cond], dim=1))
+        if gen is None:  # training: noise for the global batch, this process's slice
+            z = dist.randn(len(cond), self.config.z_dim, like=cond)
+        else:
+            z = torch.randn(len(cond), self.config.z_dim, generator=gen).to(self.device)
+        raw = self.nets["G"](torch.cat([z, cond.to(self.device)], dim=1))
         logits = [raw[:, s:e] for _, s, e, _ in self.cond.blocks]
         return raw, logits
 
@@ -143,7 +155,8 @@ class CTGAN(NeuralTableGenerator):
         fake = activate(raw, spans)
         real_in, fake_in = torch.cat([x, cond], 1), torch.cat([fake.detach(), cond], 1)
         d_real, d_fake = D(real_in), D(fake_in)
-        gp = gradient_penalty(D, real_in, fake_in) if c.gp_weight else torch.zeros(())
+        # WGAN-GP on pac-grouped interpolates (one mixing weight per pac group, as CTGAN)
+        gp = gradient_penalty(D, real_in, fake_in, group=D.pac) if c.gp_weight else torch.zeros(())
         loss_d = d_fake.mean() - d_real.mean() + c.gp_weight * gp
         self.optimizers["D"].zero_grad(set_to_none=True)
         loss_d.backward()
@@ -173,16 +186,10 @@ class CTGAN(NeuralTableGenerator):
             cond = torch.zeros(n, 0)
         elif where:
             cond = self.cond.from_where(n, where)
+            free = [i for i, w in enumerate(where) if not w] if isinstance(where, list) else []
+            if free:  # rows without a condition (in a per-row list) are drawn as unconditional ones
+                cond[free] = self.cond.sample_original(len(free), gen)
         else:
             cond = self.cond.sample_original(n, gen)
         raw, _ = self._fake(cond, gen)
-        return activate(raw, self.transformer.spans, hard=True, gen=gen)
-
-
-def gradient_penalty(D: Discriminator, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """WGAN-GP on pac-grouped interpolates (one mixing weight per pac group, as CTGAN)."""
-    groups = real.shape[0] // D.pac
-    a = torch.rand(groups, 1, 1).expand(groups, D.pac, 1).reshape(-1, 1)
-    x = (a * real + (1 - a) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
-    return ((grad.reshape(groups, -1).norm(dim=1) - 1) ** 2).mean()
+        return activate(raw.float().cpu(), self.transformer.spans, hard=True, gen=gen)

@@ -9,7 +9,7 @@ combination of ``where`` values.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -17,10 +17,14 @@ from pydantic import Field
 from torch import nn
 
 from genforge.core.config import ModelConfig
+from genforge.core.train import distributed as dist
 from genforge.core.train.optim import adam
 from genforge.tables.models.base import NeuralTableGenerator
 from genforge.tables.models.cond import CondSpec
 from genforge.core.registry import register
+
+
+Beta = Annotated[float, Field(ge=0, lt=1)]
 
 
 class TVAEConfig(ModelConfig):
@@ -28,6 +32,8 @@ class TVAEConfig(ModelConfig):
     hidden_dims: tuple[int, ...] = Field((128, 128), description="MLP widths of encoder and decoder")
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-5, ge=0)
+    betas: tuple[Beta, Beta] = Field((0.5, 0.9), description="Adam betas; (0.5, 0.9) as ctgan and the benchmarked "
+                                                             "version, (0.9, 0.999) as the usual TVAE")
     batch_size: int = Field(500, gt=0)
     loss_factor: float = Field(2.0, gt=0, description="weight of the reconstruction term")
     p_cond: float = Field(0.3, ge=0, le=1, description="chance each categorical column joins the training condition")
@@ -76,22 +82,21 @@ class TVAE(NeuralTableGenerator):
 
     def make_optimizers(self):
         params = [p for n in ("encoder", "decoder") for p in self.nets[n].parameters()]
-        # betas (0.5, 0.9) as the benchmarked version used (shared with ctgan); TVAE papers use (0.9, 0.999)
-        return {"vae": adam(params, self.config.lr, (0.5, 0.9), self.config.weight_decay)}
+        return {"vae": adam(params, self.config.lr, tuple(self.config.betas), self.config.weight_decay)}
 
     def _cond(self, x: torch.Tensor) -> torch.Tensor:
         if not self.cond.blocks:
             return x.new_zeros(len(x), 0)
         # half the rows train unconditionally (how plain sampling runs), half with a random subset of
         # their own categories as the condition (how where= sampling runs)
-        mask = (torch.rand(len(x), len(self.cond.blocks)) < self.config.p_cond) & (torch.rand(len(x), 1) < 0.5)
-        return self.cond.vectors(self.cond.cats_of(x), mask)
+        mask = (dist.rand(len(x), len(self.cond.blocks)) < self.config.p_cond) & (dist.rand(len(x), 1) < 0.5)
+        return self.cond.vectors(self.cond.cats_of(x.cpu()), mask).to(x.device)
 
     def train_step(self, x, y):
         c, enc, dec = self.config, self.nets["encoder"], self.nets["decoder"]
         cond = self._cond(x)
         mu, logvar = enc(torch.cat([x, cond], 1)).chunk(2, dim=1)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        z = mu + dist.randn(*mu.shape, like=mu) * (0.5 * logvar).exp()
         out = dec(torch.cat([z, cond], 1))
         sigma = dec.sigma
         rec = x.new_zeros(())
@@ -116,12 +121,12 @@ class TVAE(NeuralTableGenerator):
         cond = self.cond.from_where(n, where) if (where and self.cond.blocks) else torch.zeros(n, self.cond.dim)
         z = torch.randn(n, self.config.latent_dim, generator=gen)
         dec = self.nets["decoder"]
-        out = dec(torch.cat([z, cond], 1))
+        out = dec(torch.cat([z, cond], 1).to(self.device)).float().cpu()
         res = torch.empty_like(out)
         for sp in self.transformer.spans:
             block = out[:, sp.start:sp.end]
             if sp.kind == "scalar":
-                noise = torch.randn(block.shape, generator=gen) * dec.sigma[sp.start:sp.end]
+                noise = torch.randn(block.shape, generator=gen) * dec.sigma[sp.start:sp.end].detach().cpu()
                 res[:, sp.start:sp.end] = (torch.tanh(block) + noise).clamp(-1, 1)
             else:  # draw from p(x|z), not its mode: argmax collapses minority categories onto the majority
                 pick = torch.multinomial(F.softmax(block, dim=1), 1, generator=gen).squeeze(1)

@@ -1,0 +1,94 @@
+"""The modality object: what a kind of data (images, tables, text) brings to the shared jobs.
+
+Each modality package registers one :class:`Modality` with :func:`genforge.core.registry.register_modality`.
+The app's workflows and the CLI reach a modality only through it (``registry.modality_of(run)``),
+so adding a modality is a new package, not a new branch in every job:
+
+* **data**: :meth:`data_spec` (what ``config.yaml``'s ``data`` section records) and :meth:`load_data`;
+* **describe**: :meth:`describe_model` (e.g. a table's inferred schema) and the summary lines and
+  next commands the CLI prints after training (:meth:`summary_lines`, :meth:`next_commands`);
+* **write samples**: :meth:`write_samples` (``genforge sample``);
+* **evaluate**: :meth:`evaluate` (``genforge evaluate``: metrics.json and report.html);
+* **preview**: :meth:`preview_callback`, the callback that shows progress during training (image grids).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+from genforge.core.errors import ConfigError
+
+
+class Modality:
+    """Base class; a modality overrides what applies to it (the defaults refuse clearly)."""
+
+    name: ClassVar[str] = ""           # the value of Generator.modality, e.g. "image"
+    plural: ClassVar[str] = ""         # what the models learn, for messages: "images", "tables"
+    default_data: ClassVar[str] = ""   # the embedded data set (no download): "digits", "customers"
+    data_options: ClassVar[frozenset[str]] = frozenset()  # loader options that apply (size, table, ...)
+    sample_suffixes: ClassVar[tuple[str, ...]] = ()        # files `sample -o` and `evaluate --samples` take
+    takes_folders: ClassVar[bool] = False                  # whether a folder holds samples of this modality
+
+    # -- data -------------------------------------------------------------------------------------
+    def data_spec(self, data: str, **options: Any) -> dict[str, Any]:
+        """The ``data`` section of ``config.yaml`` for ``data`` loaded with ``options``."""
+        p = Path(str(data))
+        path = str(p.resolve()) if p.exists() else str(data)
+        return {"kind": self.name, "path": path, **{k: options.get(k) for k in sorted(self.data_options)},
+                "limit": options.get("limit")}
+
+    def load_data(self, spec: dict[str, Any]):  # pragma: no cover - abstract
+        """Load the training data that a ``data`` section describes."""
+        raise NotImplementedError
+
+    def spec_of(self, dataset) -> dict[str, Any] | None:
+        """The ``data`` section that reloads ``dataset`` (None for data made in memory)."""
+        return None
+
+    def source_of(self, dataset) -> str:
+        """A one-line description of where ``dataset`` came from."""
+        return str(getattr(dataset, "source", "") or "")
+
+    # -- describe -------------------------------------------------------------------------------------
+    def describe_model(self, model) -> list[dict[str, Any]] | None:
+        """Rows describing what the model inferred from the data (shown before training), or None."""
+        return None
+
+    def write_run_files(self, model, run) -> None:
+        """Files for people to read beside the weights (e.g. schema.json)."""
+
+    def summary_lines(self, run) -> list[tuple[str, str]]:
+        """``(label, value)`` lines the CLI prints after training."""
+        return []
+
+    def next_commands(self, run) -> list[str]:
+        """Commands to try next, shown after training."""
+        return []
+
+    # -- sample / evaluate / preview -----------------------------------------------------------------------
+    def write_samples(self, model, n: int, out: Path, *, label: str | None = None, where: str | dict | None = None,
+                      seed: int | None = None) -> dict[str, Any]:  # pragma: no cover - abstract
+        """Sample ``n`` items from ``model`` into ``out``; returns what was written."""
+        raise NotImplementedError
+
+    def evaluate(self, *, run=None, model=None, samples: Path | None = None, real: str | None = None,
+                 n: int | None = None, seed: int = 0, target: str | None = None,
+                 inception_weights: Path | None = None, tstr: bool = True, encoding: str | None = None,
+                 out: Path | None = None, log: Callable[[str], None] | None = None
+                 ) -> tuple[dict[str, Any], Path, Path]:  # pragma: no cover - abstract
+        """Evaluate a run (``run``/``model``) or a samples file against real data."""
+        raise NotImplementedError
+
+    def impute_file(self, model, table: Path, out: Path, *, seed: int | None = None,
+                    encoding: str | None = None) -> dict[str, Any]:
+        """Fill the missing values of a data file with ``model`` (modalities that can)."""
+        raise ConfigError(f"model '{model.name}' learns {self.plural}; impute needs a table model")
+
+    def preview_callback(self, run, config):
+        """A trainer callback that previews samples during training, or None."""
+        return None
+
+    def owns_samples(self, path: Path) -> bool:
+        """Whether ``path`` (a samples file or folder) holds this modality's output."""
+        return path.suffix.lower() in self.sample_suffixes or (self.takes_folders and path.is_dir())

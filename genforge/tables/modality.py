@@ -1,0 +1,132 @@
+"""The table modality: how the shared jobs load tables, show the schema, write rows, evaluate."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from genforge.core.errors import ConfigError
+from genforge.core.modality import Modality
+from genforge.core.registry import register_modality
+from genforge.tables.data.readers import load_table, save_table
+
+
+class TableModality(Modality):
+    name = "table"
+    plural = "tables"
+    default_data = "customers"
+    data_options = frozenset({"table", "metadata", "encoding", "epochs"})
+    sample_suffixes = (".csv", ".parquet", ".tsv")
+
+    # -- data ---------------------------------------------------------------------------------
+    def data_spec(self, data: str, **options: Any) -> dict[str, Any]:
+        p = Path(str(data))
+        path = str(p.resolve()) if p.exists() else str(data)
+        meta = options.get("metadata")
+        return {"kind": self.name, "path": path, "table": options.get("table"),
+                "metadata": str(Path(meta).resolve()) if meta else None, "encoding": options.get("encoding"),
+                "limit": options.get("limit")}
+
+    def load_data(self, spec: dict[str, Any]) -> pd.DataFrame:
+        df, source = load_table(spec["path"], table=spec.get("table"), encoding=spec.get("encoding") or "utf-8")
+        if spec.get("limit"):
+            df = df.head(int(spec["limit"])).reset_index(drop=True)
+        df.attrs["source"] = source
+        df.attrs["spec"] = dict(spec)
+        return df
+
+    def spec_of(self, dataset) -> dict[str, Any] | None:
+        spec = getattr(dataset, "attrs", {}).get("spec")
+        return dict(spec) if spec else None
+
+    def source_of(self, dataset) -> str:
+        return str(getattr(dataset, "attrs", {}).get("source") or "DataFrame")
+
+    # -- describe -------------------------------------------------------------------------------
+    def describe_model(self, model) -> list[dict[str, Any]] | None:
+        return model.schema.describe() if model.schema is not None else None
+
+    def write_run_files(self, model, run) -> None:
+        model.schema.save(run.path / "schema.json")
+
+    def summary_lines(self, run) -> list[tuple[str, str]]:
+        return [("schema", f"{run.path / 'schema.json'}  (edit a copy and pass --metadata to override kinds)")]
+
+    def next_commands(self, run) -> list[str]:
+        return [f"genforge sample {run.path} -n 10000 -o synthetic.csv",
+                f'genforge sample {run.path} -n 1000 -o subset.csv --where "column=value"',
+                f"genforge evaluate {run.path} --target COLUMN",
+                f"genforge impute {run.path} incomplete.csv -o completed.csv"]
+
+    # -- sample -----------------------------------------------------------------------------------
+    def write_samples(self, model, n, out, *, label=None, where=None, seed=None) -> dict[str, Any]:
+        from genforge.tables.models.base import parse_where
+
+        if label is not None:
+            raise ConfigError("--label is for image models; table models take --where column=value")
+        if out.suffix.lower() not in (".csv", ".parquet"):
+            raise ConfigError(f"cannot write rows to '{out}': use a .csv or .parquet file")
+        cond = parse_where(where) if isinstance(where, str) else (where or {})
+        t0 = time.perf_counter()
+        df = model.sample(n, where=cond, seed=seed)
+        secs = time.perf_counter() - t0
+        save_table(df, out)
+        return {"path": str(out), "kind": out.suffix.lstrip(".").lower(), "n": n, "shape": list(df.shape),
+                "model": model.name, "seconds": round(secs, 2), "where": cond, "noun": "rows"}
+
+    # -- impute -------------------------------------------------------------------------------------
+    def impute_file(self, model, table, out, *, seed=None, encoding=None) -> dict[str, Any]:
+        if out.suffix.lower() not in (".csv", ".parquet"):
+            raise ConfigError(f"cannot write the completed table to '{out}': use a .csv or .parquet file")
+        df, _ = load_table(table, encoding=encoding or "utf-8")
+        holes = int(df.isna().to_numpy().sum())
+        done = model.impute(df, seed=seed)
+        save_table(done, out)
+        return {"path": str(out), "rows": len(df), "filled": holes - int(done.isna().to_numpy().sum()),
+                "model": model.name}
+
+    # -- evaluate ---------------------------------------------------------------------------------
+    def evaluate(self, *, run=None, model=None, samples=None, real=None, n=None, seed=0, target=None,
+                 inception_weights=None, tstr=True, encoding=None, out=None, log=None):
+        from genforge.core import io
+        from genforge.tables.metrics.evaluate import evaluate_table, sdv_metadata_from_schema
+        from genforge.tables.metrics.report import write_table_report
+
+        if inception_weights is not None:
+            raise ConfigError("--inception-weights is for images; tables are scored with SDMetrics")
+        enc = encoding or "utf-8"
+        metadata = None
+        if run is not None:
+            real_train = self.load_data(run.read_config()["data"])
+            holdout = load_table(real, encoding=enc)[0] if real is not None else None
+            n = len(real_train) if n is None else n
+            if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+                raise ConfigError(f"--n must be at least 2 rows, got {n}")
+            if log:
+                log(f"sampling {n} rows from {model.name}")
+            synthetic = model.sample(n, seed=seed)
+            metadata = sdv_metadata_from_schema(model.schema)
+            out_dir, title = Path(out) if out else run.path, f"{model.name} — {run.path.name}"
+        else:
+            if real is None:
+                raise ConfigError("--samples needs --real PATH: the real table to compare it with")
+            synthetic, _ = load_table(samples, encoding=enc)
+            real_train, holdout = load_table(real, encoding=enc)[0], None
+            if n is not None:
+                synthetic = synthetic.head(n)
+            out_dir, title = Path(out) if out else Path(samples).resolve().parent, Path(samples).name
+        result = evaluate_table(real_train, synthetic, holdout=holdout, target=target, metadata=metadata, seed=seed,
+                                log=log)
+        result["title"] = title
+        out_dir.mkdir(parents=True, exist_ok=True)
+        metrics_path = out_dir / "metrics.json"
+        io.write_json(metrics_path, result)
+        report = write_table_report(out_dir / "report.html", result, real_train, synthetic, title=title,
+                                    metadata=metadata)
+        return result, metrics_path, report
+
+
+register_modality(TableModality())
