@@ -237,3 +237,33 @@ def test_small_table_dtypes_survive():
     assert back["count"].isna().equals(df["count"].isna())
     out = t.inverse_transform(np.random.default_rng(0).uniform(-1, 1, (50, t.dim)))
     assert out.dtypes.equals(df.dtypes) and set(out["level"]) <= {1, 2, 3} and out["uid"].is_unique
+
+
+# -- any database through SQLAlchemy ----------------------------------------------------------------
+def test_a_sqlalchemy_url_reads_a_table_with_pandas(tmp_path):
+    import sqlite3
+
+    from genforge.tables.data.readers import load_table
+
+    db = tmp_path / "shop.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE customers (age INTEGER, city TEXT)")
+    con.executemany("INSERT INTO customers VALUES (?, ?)", [(30 + i, "Oslo" if i % 2 else "Rome") for i in range(10)])
+    con.execute("CREATE TABLE orders (id INTEGER, total REAL)")
+    con.commit()
+    con.close()
+    url = f"sqlite+pysqlite:///{db}"
+    with pytest.raises(DataError, match="customers.*orders"):
+        load_table(url)  # two tables: say which
+    df, label = load_table(url, table="customers")
+    assert list(df.columns) == ["age", "city"] and len(df) == 10 and df["age"].tolist()[:2] == [30, 31]
+    assert "customers" in label
+
+
+def test_a_database_error_never_shows_the_password():
+    from genforge.tables.data.readers import load_table
+
+    with pytest.raises(DataError) as err:
+        load_table("postgresql://bob:s3cret-pw@127.0.0.1:1/shop", table="customers")
+    msg = str(err.value)
+    assert "s3cret-pw" not in msg and "***" in msg and "\n" not in msg

@@ -266,6 +266,10 @@ def main() -> None:
         # escape: the message quotes user paths/values, which may contain [brackets] rich would parse
         err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    finally:
+        from genforge.core.train.distributed import shutdown
+
+        shutdown()  # leave the process group before exit (gloo aborts the process otherwise)
 
 
 if __name__ == "__main__":

@@ -195,17 +195,23 @@ def _read_sqlite(db: str, table: str | None) -> tuple[pd.DataFrame, str]:
     return df, f"table '{name}' in {label}"
 
 
-def _hide_password(url: str) -> str:
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+def _hide(text: str, url: str, label: str) -> str:
+    """A driver's message with the raw URL (and so its password) replaced by the hidden one."""
+    return text.replace(url, label)
 
 
 def _read_sqlalchemy(url: str, table: str | None) -> tuple[pd.DataFrame, str]:
-    label = _hide_password(url)
+    """Read a table through SQLAlchemy (any database it has a driver for) with ``pandas.read_sql_table``."""
     try:
         import sqlalchemy
     except ImportError:
-        raise DataError(f"reading {label.split(':')[0]} databases needs SQLAlchemy; run `pip install sqlalchemy` "
+        raise DataError(f"reading {url.split(':')[0]} databases needs SQLAlchemy; run `pip install genforge[sql]` "
                         f"plus the driver (e.g. psycopg2-binary for PostgreSQL, pymysql for MySQL)") from None
+    try:  # SQLAlchemy's own rendering hides the password in every message
+        label = sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy can parse; show its scheme only
+        raise DataError(f"'{url.split(':')[0]}:...' is not a database URL SQLAlchemy can read; "
+                        f"write it as dialect+driver://user:password@host/database") from None
     try:
         engine = sqlalchemy.create_engine(url)
         with engine.connect() as con:
@@ -214,18 +220,16 @@ def _read_sqlalchemy(url: str, table: str | None) -> tuple[pd.DataFrame, str]:
             if table is None and len(tables) == 1:
                 table = tables[0]
             name = _pick_table(tables, table, label)
-            result = con.execute(sqlalchemy.select(sqlalchemy.table(name, *[
-                sqlalchemy.column(c["name"]) for c in insp.get_columns(name)])))
-            header = [str(k) for k in result.keys()]
-            df = pd.DataFrame.from_records(result.fetchall(), columns=range(len(header)))
+            df = pd.read_sql_table(name, con)
     except DataError:
         raise
     except ImportError as e:
         raise DataError(f"the database driver for {label} is not installed ({describe_error(e)}); "
                         f"pip install it") from None
     except Exception as e:  # sqlalchemy raises many driver-specific types
-        raise DataError(f"cannot read from {label} ({describe_error(e)}); "
+        raise DataError(f"cannot read from {label} ({_hide(describe_error(e), url, label)}); "
                         f"check the URL, credentials and table") from None
+    header = [str(c) for c in df.columns]
     _check_frame(df, f"table '{name}' in {label}", header)
     df.columns = header
     return df, f"table '{name}' in {label}"

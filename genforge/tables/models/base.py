@@ -53,6 +53,7 @@ class TableGenerator(Generator):
     # -- data ------------------------------------------------------------------------------------------
     def prepare(self, df: pd.DataFrame, metadata=None, seed: int = 0) -> None:
         """Infer the schema (``metadata`` overrides it) and fit the encoding."""
+        from genforge.tables.data.readers import check_unique_columns
         from genforge.tables.data.schema import infer_schema
         from genforge.tables.data.transform import TableTransformer
 
@@ -60,10 +61,7 @@ class TableGenerator(Generator):
             raise DataError(f"model '{self.name}' learns from a pandas DataFrame (or a table path); got {type(df).__name__}")
         if len(df) < 2:
             raise DataError(f"the table has {len(df)} row(s); at least 2 are needed to learn anything")
-        dups = list(dict.fromkeys(df.columns[df.columns.duplicated()]))
-        if dups:
-            raise DataError(f"the table has duplicate column names ({', '.join(map(repr, dups))}); "
-                            f"rename them so every column has its own name")
+        check_unique_columns(df)
         self.schema = infer_schema(df, metadata)
         self.transformer = TableTransformer(self.schema, **self.transformer_options(), seed=seed).fit(df)
         if isinstance(self, NeuralGenerator):
