@@ -88,3 +88,18 @@ def test_precision_checks_and_bf16_autocast():
         assert lin(torch.randn(2, 4)).dtype == torch.bfloat16
     with autocast(cpu, "fp32"):
         assert lin(torch.randn(2, 4)).dtype == torch.float32
+
+
+def test_each_process_batch_is_a_multiple_of_what_the_model_needs():
+    import pandas as pd
+
+    import genforge
+    from genforge.core.config import TrainConfig
+    from genforge.core.train import Trainer
+
+    df = pd.DataFrame({"a": range(300), "b": ["x", "y", "z"] * 100})
+    model = genforge.create("ctgan", batch_size=64, pac=10)
+    model.adopt_data(df)
+    model.build()
+    assert model.batch_multiple == 10
+    assert Trainer(model, df, TrainConfig(steps=1, progress=False))._batch_sizes() == (60, 60)

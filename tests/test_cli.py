@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -62,8 +63,12 @@ def cgan_run(work) -> Path:
 
 # -- happy paths (in-process) ------------------------------------------------------------------------
 def test_models_lists_all_families():
+    from genforge.core import registry
+
     res = invoke("models")
-    for name in ("mlp-gan", "dcgan", "cgan", "vae", "cvae", "gaussian-copula", "ctgan", "tvae"):
+    names = [name for name, _ in registry.available()]
+    assert len(names) >= 8  # the registry's exact list is checked in test_models.py
+    for name in names:
         assert name in res.output
 
 
@@ -225,7 +230,22 @@ IN_PROCESS_ERRORS = {
     "label-unknown-name": (["sample", "{cgan}", "-n", "4", "--label", "seven", "-o", "{w}/name.npz"],
                            ["unknown label 'seven'"]),
     "run-missing": (["sample", "{w}/no-such-run", "-n", "4", "-o", "{w}/m.npz"], ["does not exist"]),
+    "precision-fp16": (["train", "--data", "digits", "--precision", "fp16", "--out", "{w}/o-fp16", "-q"],
+                       ["--precision fp16", "use --precision bf16"]),
+    "nproc-zero": (["train", "--data", "digits", "--nproc", "0", "--out", "{w}/o-nproc", "-q"],
+                   ["--nproc must be at least 1"]),
+    "table-flag-for-images": (["train", "--data", "digits", "--table", "t", "--out", "{w}/o-tableflag", "-q"],
+                              ["--table does not apply to 'dcgan'", "tables only"]),
+    "encoding-for-images": (["evaluate", "{cgan}", "--encoding", "latin-1", "--out", "{w}/o-enc"],
+                            ["--encoding is for tables"]),
+    "nproc-for-copula": (["train", "--data", "customers", "--model", "gaussian-copula", "--nproc", "2", "--out",
+                          "{w}/o-copula"], ["fits in one pass", "--nproc"]),
+    "size-too-small-for-conv": (["train", "--data", "digits", "--size", "6", "--out", "{w}/o-size6", "-q"],
+                                ["at least 8x8"]),
 }
+if not torch.cuda.is_available():  # on a GPU machine this trains
+    IN_PROCESS_ERRORS["device-cuda-without-gpu"] = (
+        ["train", "--data", "digits", "--device", "cuda", "--out", "{w}/o-cuda", "-q"], ["no CUDA GPU", "--device cpu"])
 SUCCESSES = {
     "quickstart": ["quickstart", "--steps", "20", "--out", "{w}/qs"],
     "mixed-with-size": ["train", "--data", "{w}/mixed", "--size", "8", "--out", "{w}/o-sized", *SMALL_TRAIN],

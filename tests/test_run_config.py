@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 import genforge
-from genforge.app.workflows import resume_run, train_run
+from genforge.app.workflows import evaluate_run, resume_run, train_run
 from genforge.core.errors import ConfigError
 
 from conftest import run_cli
@@ -50,3 +50,5 @@ def test_data_given_in_memory_is_recorded_and_resume_says_what_to_do(tmp_path):
     assert config(tmp_path / "mem")["data"] == {"kind": "table", "source": "DataFrame"}
     with pytest.raises(ConfigError, match="data given in memory from Python"):
         resume_run(tmp_path / "mem", steps=6, progress=False)
+    with pytest.raises(ConfigError, match="does not record its training table"):
+        evaluate_run(tmp_path / "mem")

@@ -6,6 +6,7 @@ code (2), never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich import box
 from rich.table import Column, Table
 
-from genforge.core.errors import GenforgeError
+from genforge.core.errors import ConfigError, GenforgeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train generative models on your own data, sample from them, and see what you have.")
@@ -74,6 +75,7 @@ def quickstart(
 
 @app.command()
 def train(
+    ctx: typer.Context,
     data: Optional[str] = typer.Option(None, "--data", "-d", help="images: IDX folder, image folder, .npz/.npy, 'digits'; "
                                        "tables: .csv, .parquet, a SQL URL, 'customers'"),
     model: str = typer.Option("dcgan", "--model", "-m", help="model name (see 'genforge models')"),
@@ -91,7 +93,10 @@ def train(
     set_: Optional[List[str]] = typer.Option(None, "--set", help="any model option as key=value (repeatable)"),
     sample_every: int = typer.Option(500, help="write a sample grid every N steps"),
     checkpoint_every: int = typer.Option(1000, help="write a checkpoint every N steps"),
-    resume: Optional[Path] = typer.Option(None, help="continue this run directory from its last checkpoint"),
+    resume: Optional[Path] = typer.Option(None, help="continue this run directory from its last checkpoint (with "
+                                          "--steps/--minutes, --threads, --device, --precision, --nproc)"),
+    restart: bool = typer.Option(False, help="with --resume: train that run again from step 0 (its checkpoint is "
+                                 "missing, or you want a fresh start)"),
     table: Optional[str] = typer.Option(None, help="table name, for a SQL source (sqlite:///file.db or a SQLAlchemy URL)"),
     metadata: Optional[Path] = typer.Option(None, help="JSON file overriding the inferred column kinds (tables)"),
     epochs: Optional[float] = typer.Option(None, help="passes over the table (table models; instead of --steps)"),
@@ -108,17 +113,26 @@ def train(
     from genforge.app.launch import check_nproc, relaunch
     from genforge.app.workflows import resume_run, train_run
     from genforge.core.config import parse_assignments
-    from genforge.core.errors import ConfigError
     from genforge.core.train import distributed
 
-    check_nproc(nproc, warn=lambda msg: err.print(f"[yellow]warning:[/] {msg}", highlight=False))
+    if nproc != 1 and not distributed.launched():
+        from genforge.core.runs import RunDir
+
+        name = RunDir.open(resume).read_config()["model"] if resume is not None else model
+        check_nproc(nproc, warn=lambda msg: err.print(f"[yellow]warning:[/] {msg}", highlight=False), model=name,
+                    device=device)
+    if resume is not None:
+        _check_resume_flags(ctx)
+    elif restart:
+        raise ConfigError("--restart goes with --resume RUN (it trains that run again from step 0)")
     if nproc > 1 and not distributed.launched():
         relaunch(nproc, resume=resume, out=out_dir, root=root, model=model, data=data)
         return
     quiet = quiet or not distributed.is_writer()
     if resume is not None:
-        run, summary = resume_run(resume, steps=steps, minutes=minutes, progress=not quiet, device=device,
-                                  precision=precision, threads=threads)
+        with _reporting_interrupts():
+            run, summary = resume_run(resume, steps=steps, minutes=minutes, progress=not quiet, device=device,
+                                      precision=precision, threads=threads, restart=restart)
         _print_summary(run, summary, "resumed and done:")
         return
     if data is None:
@@ -130,10 +144,41 @@ def train(
     budget = {"steps": steps, "minutes": minutes, "seed": seed, "sample_every": sample_every,
               "checkpoint_every": checkpoint_every, "progress": not quiet, "threads": threads}
     budget.update({k: v for k, v in (("device", device), ("precision", precision)) if v is not None})
-    run, summary = train_run(model, data, out=out_dir, root=root, size=size, channels=channels, limit=limit,
-                             table=table, metadata=metadata, epochs=epochs, params=params, train=budget,
-                             on_schema=_print_schema, encoding=encoding)
+    with _reporting_interrupts():
+        run, summary = train_run(model, data, out=out_dir, root=root, size=size, channels=channels, limit=limit,
+                                 table=table, metadata=metadata, epochs=epochs, params=params, train=budget,
+                                 on_schema=_print_schema, encoding=encoding)
     _print_summary(run, summary, "training done:")
+
+
+@contextlib.contextmanager
+def _reporting_interrupts():
+    """Ctrl-C: say where training stopped and how to continue (one line), exit 130."""
+    from genforge.core.train.distributed import is_writer
+
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        if is_writer():
+            err.print(f"interrupted: {e}" if str(e) else "interrupted", highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+
+
+RESUME_FLAGS = {"resume", "restart", "steps", "minutes", "threads", "device", "precision", "nproc", "quiet"}
+
+
+def _check_resume_flags(ctx: typer.Context) -> None:
+    """With --resume only the budget and how it runs may change; refuse the rest instead of ignoring them."""
+    def typed(name: str) -> bool:  # typer may ship its own click: compare the source by name
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name == "COMMANDLINE"
+
+    given = [p for p in ctx.command.params if p.name not in RESUME_FLAGS and typed(p.name)]
+    if given:
+        flags = ", ".join(p.opts[0] for p in given)
+        raise ConfigError(f"--resume continues a run with its own model, data and settings, so {flags} cannot "
+                          f"change there; only --steps/--minutes, --threads, --device, --precision and --nproc "
+                          f"can. Start a new run (--out NEW) to change the others")
 
 
 @app.command()
@@ -262,6 +307,11 @@ def main() -> None:
         sys.exit(3)  # the launcher says what happened, once
     except GenforgeError as e:
         from rich.markup import escape
+
+        from genforge.core.train.distributed import is_writer
+
+        if not is_writer():
+            sys.exit(2)  # with several processes the first one says it, once
 
         # escape: the message quotes user paths/values, which may contain [brackets] rich would parse
         err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)

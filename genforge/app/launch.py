@@ -19,14 +19,37 @@ from typing import Callable
 from genforge.core.errors import ConfigError, GenforgeError
 
 
-def check_nproc(nproc: int, warn: Callable[[str], None] | None = None) -> None:
-    """Refuse a process count below 1; warn when it exceeds the CPU cores (on a CPU run)."""
+def check_nproc(nproc: int, warn: Callable[[str], None] | None = None, *, model: str | None = None,
+                device: str | None = None) -> None:
+    """Refuse a process count below 1, several processes for a model without a training loop, or more
+    processes than GPUs on a GPU run; warn when it exceeds the CPU cores."""
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
         raise ConfigError(f"--nproc must be at least 1 (the number of training processes), got {nproc}")
+    if nproc == 1:
+        return
+    from genforge.core import registry
+    from genforge.core.generator import NeuralGenerator
+    from genforge.core.train.device import resolve_device
+
+    if model is not None and not issubclass(registry.get(model), NeuralGenerator):
+        raise ConfigError(f"'{model}' fits in one pass without training steps; --nproc applies to neural models "
+                          f"(drop it)")
+    resolved = resolve_device(device or "auto")
+    if resolved.type == "cuda" and torch_cuda_count() < nproc:
+        raise ConfigError(f"--nproc {nproc} on the GPU needs {nproc} GPUs and this machine has {torch_cuda_count()}; "
+                          f"use --nproc {torch_cuda_count()} or --device cpu")
+    if resolved.type == "mps":
+        raise ConfigError("--nproc above 1 is not supported on mps; use --nproc 1 or --device cpu")
     cores = os.cpu_count() or 1
-    if nproc > cores and warn is not None:
+    if nproc > cores and warn is not None and resolved.type == "cpu":
         warn(f"--nproc {nproc} is more than this machine's {cores} CPU cores; the processes will share them "
              f"and train slower than --nproc {cores}")
+
+
+def torch_cuda_count() -> int:
+    import torch
+
+    return torch.cuda.device_count()
 
 
 def _worker_args(argv: list[str], out: Path | None) -> list[str]:
@@ -49,6 +72,7 @@ def _worker_args(argv: list[str], out: Path | None) -> list[str]:
 
 def relaunch(nproc: int, *, resume: Path | None, out: Path | None, root: Path, model: str, data: str | None) -> None:
     """Run this ``genforge train`` command in ``nproc`` processes and wait for them."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -71,6 +95,9 @@ def relaunch(nproc: int, *, resume: Path | None, out: Path | None, root: Path, m
         logging.getLogger(name).setLevel(logging.CRITICAL)  # a failure is reported below, in one line
     try:
         elastic_launch(config, sys.executable)("-m", "genforge", *_worker_args(sys.argv[1:], out))
+    except (KeyboardInterrupt, SignalException):
+        raise GenforgeError(f"training was interrupted; the last complete checkpoint is kept in '{run_path}'; "
+                            f"continue with 'genforge train --resume {run_path} --nproc {nproc}'") from None
     except ChildFailedError as e:
         codes = sorted({f.exitcode for f in e.failures.values()})
         if 2 in codes:  # a worker printed its one-line 'error:' already (the others stopped quietly, code 3)

@@ -17,14 +17,9 @@ from genforge.core import registry
 from genforge.core.config import TrainConfig, validate
 from genforge.core.errors import ConfigError
 from genforge.core.runs import RunDir
-from genforge.core.train.device import check_precision, resolve_device
+from genforge.core.train.device import check_runtime
 
 LOADER_OPTIONS = ("size", "channels", "table", "metadata", "encoding", "epochs")
-
-
-def check_runtime(cfg: TrainConfig) -> None:
-    """Refuse a device or precision this machine cannot train with, before anything is written."""
-    check_precision(cfg.precision, resolve_device(cfg.device))
 
 
 def _check_loader_options(model: str, modality, options: dict[str, Any]) -> None:
@@ -82,6 +77,7 @@ def train_run(model: str, data: str, *, out: str | Path | None = None, root: str
         on_schema(described)
     cfg = gen.train_config(dataset, {**train, "epochs": epochs})
     check_runtime(cfg)
+    gen.check_buildable()  # e.g. an image size the networks cannot take: refused before the run exists
     if distributed.is_writer():
         run = new_run_dir(model, data, out, root)
         run.write_run_config(gen, cfg, {**spec, "source": mod.source_of(dataset)})
@@ -94,14 +90,25 @@ def train_run(model: str, data: str, *, out: str | Path | None = None, root: str
 
 def resume_run(path: str | Path, *, steps: int | None = None, minutes: float | None = None,
                progress: bool = True, device: str | None = None, precision: str | None = None,
-               threads: int | None = None) -> tuple[RunDir, dict]:
+               threads: int | None = None, restart: bool = False) -> tuple[RunDir, dict]:
     """Continue a run from its last checkpoint; ``steps``/``minutes`` replace the run's total budget,
-    ``device``/``precision``/``threads`` replace how it runs (a run trained on a GPU resumes on a CPU)."""
+    ``device``/``precision``/``threads`` replace how it runs (a run trained on a GPU resumes on a CPU).
+
+    A run without a checkpoint is refused (nothing is changed) unless ``restart``: then it trains
+    again from step 0 in the same folder."""
+    from genforge.core.generator import NeuralGenerator
     from genforge.core.train import distributed
 
     run = RunDir.open(path)
     cfg = run.read_config()
     gen = registry.create(cfg["model"], **(cfg.get("model_config") or {}))
+    if not isinstance(gen, NeuralGenerator) and not restart:
+        raise ConfigError(f"'{cfg['model']}' has no training steps to continue (it fits in one pass); fit it again "
+                          f"with --restart, or start a new run with --out")
+    if not run.checkpoint_path.exists() and not restart:
+        raise ConfigError(f"run '{run.path}' has no checkpoint to continue from ({run.checkpoint_path.name} is "
+                          f"missing); nothing was changed. Pass --restart to train it again from step 0 in that "
+                          f"folder, or start a new run with --out")
     mod = registry.modality_of(gen)
     train = dict(cfg.get("train") or {})
     if steps is not None or minutes is not None:
@@ -117,13 +124,15 @@ def resume_run(path: str | Path, *, steps: int | None = None, minutes: float | N
         raise ConfigError(f"run '{run.path}' was trained on data given in memory from Python (its config.yaml "
                           f"records no data path); continue it from Python with model.fit(data, ...) on a new run")
     dataset = mod.load_data(spec)
-    if run.weights_path.exists():
+    if run.weights_path.exists() and not restart:
         gen.restore_meta(run.load_weights()[1])  # what the checkpoint was trained with (a table's encoding)
     gen.adopt_data(dataset, metadata=spec.get("metadata"), seed=tcfg.seed)
     if distributed.is_writer():
         run.remove_temp_files()  # left by a killed run; the files they were replacing are intact
         run.write_run_config(gen, tcfg, spec)
-    summary = gen.train_in_run(dataset, tcfg, run, resume=True)
+        if restart:
+            run.truncate_metrics(0)
+    summary = gen.train_in_run(dataset, tcfg, run, resume=not restart)
     return run, summary
 
 

@@ -21,6 +21,7 @@ from genforge.core.config import ModelConfig, TrainConfig, validate
 from genforge.core.errors import ConfigError
 from genforge.core.runs import RunDir
 from genforge.core.train import state as st
+from genforge.core.train.device import check_runtime, resolve_device
 
 
 class Generator:
@@ -61,6 +62,8 @@ class Generator:
             spec = mod.spec_of(data)
         self.refit_data(data, metadata=metadata, seed=options.get("seed", 0))
         cfg = self.train_config(data, {"progress": progress, **options})
+        check_runtime(cfg)  # before anything is written
+        self.check_buildable()
         run = None
         if run_dir is not None:
             run = RunDir(run_dir)
@@ -82,6 +85,10 @@ class Generator:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ConfigError(f"number of {what} must be a positive integer, got {n!r}")
         self.check_fitted()
+
+    def check_buildable(self) -> None:
+        """Raise a ConfigError if the model cannot be built for the adopted data (checked before a run
+        directory is made)."""
 
     def check_fitted(self) -> None:
         if not self.is_fitted:
@@ -182,8 +189,6 @@ class NeuralGenerator(Generator):
 
     def to(self, device) -> "NeuralGenerator":
         """Move the networks to ``device`` (a torch.device or a name such as "cuda"); returns self."""
-        from genforge.core.train.device import resolve_device
-
         self.device = resolve_device(device)
         for net in self.nets.values():
             net.to(self.device)
@@ -193,6 +198,11 @@ class NeuralGenerator(Generator):
     def train_batch_size(self) -> int:
         """Examples per training step (per process)."""
         return int(self.config.batch_size)
+
+    @property
+    def batch_multiple(self) -> int:
+        """Each process's batch is a multiple of this (e.g. CTGAN's pac)."""
+        return 1
 
     def batch_source(self, data):
         """Where the trainer's batches come from: the data's tensors (labels only for conditional models)."""

@@ -100,7 +100,11 @@ class TableModality(Modality):
         enc = encoding or "utf-8"
         metadata = None
         if run is not None:
-            real_train = self.load_data(run.read_config()["data"])
+            spec = run.read_config().get("data") or {}
+            if not spec.get("path"):
+                raise ConfigError(f"run '{run.path}' does not record its training table (it was given in memory from "
+                                  f"Python); sample it and pass the rows with --samples FILE --real TABLE")
+            real_train = self.load_data(spec)
             holdout = load_table(real, encoding=enc)[0] if real is not None else None
             n = len(real_train) if n is None else n
             if isinstance(n, bool) or not isinstance(n, int) or n < 2:

@@ -61,6 +61,13 @@ def check_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
+def check_runtime(config) -> torch.device:
+    """Refuse a device or precision this machine cannot train with (a TrainConfig's); returns the device."""
+    device = resolve_device(config.device)
+    check_precision(config.precision, device)
+    return device
+
+
 def autocast(device: torch.device, precision: str):
     """The context a training step runs in: bf16 autocast, or nothing for fp32."""
     if precision == "bf16":

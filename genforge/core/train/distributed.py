@@ -48,6 +48,11 @@ def world() -> int:
     return dist.get_world_size() if active() else 1
 
 
+def world_size_planned() -> int:
+    """The number of processes this run trains with, known before the process group is joined."""
+    return world() if active() else int(os.environ.get("WORLD_SIZE", "1")) if launched() else 1
+
+
 def is_writer() -> bool:
     """Rank 0 (or the only process): the one that writes the run directory and prints."""
     return rank() == 0
@@ -139,6 +144,26 @@ def mean_over_processes(values: dict[str, float]) -> dict[str, float]:
     t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=_DEVICE)
     dist.all_reduce(t)
     return {k: float(v) / world() for k, v in zip(keys, t.tolist())}
+
+
+def anywhere(flag: bool) -> bool:
+    """True on every process when ``flag`` is true on any (one small all-reduce per call)."""
+    if world() == 1:
+        return flag
+    t = torch.tensor([1 if flag else 0], device=_DEVICE)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def peer_failure(err: BaseException) -> bool:
+    """Whether ``err`` says another process of the group is gone (not a bug of this one)."""
+    if world() == 1:
+        return False
+    if isinstance(err, getattr(dist, "DistError", ())):
+        return True
+    text = str(err)
+    return any(s in text for s in ("Connection closed by peer", "Connection reset by peer", "NCCL", "gloo",
+                                   "Broken pipe"))
 
 
 def agree(flag: bool) -> bool:

@@ -20,7 +20,8 @@ class Trainable(Protocol):
     """A model the Trainer can drive.
 
     * ``name`` — the registry name (written into checkpoints);
-    * ``train_batch_size`` — examples per step *per process*;
+    * ``train_batch_size`` — examples per step *per process*; ``batch_multiple`` — that batch is
+      rounded down to a multiple of it (CTGAN's pac);
     * ``build()`` — create the networks for the adopted data (no-op when they exist);
     * ``to(device)`` — move the networks (before ``configure_optimizers``);
     * ``configure_optimizers()`` then ``optimizers`` — named optimizers (checkpointed by name);
@@ -37,6 +38,9 @@ class Trainable(Protocol):
 
     @property
     def train_batch_size(self) -> int: ...
+
+    @property
+    def batch_multiple(self) -> int: ...
 
     def build(self) -> None: ...
 

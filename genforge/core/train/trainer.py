@@ -9,8 +9,11 @@ processes, checkpoints (atomic, pickle-free), exact resume, the divergence guard
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
+import threading
 import time
 from typing import Any, Sequence
 
@@ -55,6 +58,8 @@ class Trainer:
         self.status = "new"
         self.data_gen = torch.Generator()
         self.device = torch.device("cpu")
+        self._stop_requested = False  # Ctrl-C / SIGTERM seen: stop at the end of this step
+        self._forced = False          # a second one: stop at once, keep the last checkpoint
 
     # -- checkpoints ----------------------------------------------------------------------
     def save_checkpoint(self) -> None:
@@ -133,6 +138,8 @@ class Trainer:
     def _batch_sizes(self) -> tuple[int, int]:
         """(per-process, global) batch size, capped by the data."""
         local = max(1, min(int(self.model.train_batch_size), len(self.source) // dist.world()))
+        multiple = max(1, int(self.model.batch_multiple))
+        local = max(multiple, local - local % multiple)
         return local, local * dist.world()
 
     def _next_batch(self, global_batch: int):
@@ -159,14 +166,20 @@ class Trainer:
         """
         self._setup(resume)
         try:
-            self._loop()
+            with self._stop_at_step_boundary():
+                self._loop()
         except KeyboardInterrupt:
             self.status = "interrupted"
-            self.save_checkpoint()
+            if not self._forced:  # the state is that of a whole step: the checkpoint is exact
+                self.save_checkpoint()
             self._end()
-            raise
-        except RuntimeError as err:  # a collective failed: another process is gone
-            if dist.world() > 1 and not isinstance(err, TrainingDiverged):
+            self.write_summary()
+            where = f"; continue with 'genforge train --resume {self.run.path}'" if self.run is not None else ""
+            raise KeyboardInterrupt(f"training interrupted at step {self.last_checkpoint_step if self._forced else self.step}"
+                                    f"{' (the last complete checkpoint)' if self._forced else ', checkpoint saved'}"
+                                    f"{where}") from None
+        except RuntimeError as err:
+            if dist.peer_failure(err):  # a collective failed: another process is gone
                 self._end()
                 raise dist.PeerLost(f"another training process stopped ({str(err).splitlines()[0][:200]})") from None
             raise
@@ -199,8 +212,9 @@ class Trainer:
                 self.step += 1
                 vals = {k: float(v) for k, v in out.items()}
                 bad = [k for k, v in vals.items() if not math.isfinite(v)]
-                if bad:
-                    self._diverged(bad[0], vals[bad[0]])
+                if dist.anywhere(bool(bad)):  # every process stops together (one diverging is enough)
+                    key = bad[0] if bad else next(iter(vals))
+                    self._diverged(key, vals[key] if bad else float("nan"))
                 for k, v in vals.items():
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
@@ -214,10 +228,33 @@ class Trainer:
                         cb.on_log(self, self.losses)
                 if self.step % cfg.checkpoint_every == 0:
                     self.save_checkpoint()
+                if dist.anywhere(self._stop_requested):  # every process stops after the same step
+                    raise KeyboardInterrupt
         finally:
             self.elapsed = base_elapsed + time.perf_counter() - t0
         if count:
             self.losses = dist.mean_over_processes({k: s / count for k, s in sums.items()})
+
+    @contextlib.contextmanager
+    def _stop_at_step_boundary(self):
+        """Hold Ctrl-C (SIGINT) and SIGTERM until the current step is done, so the checkpoint written
+        on the way out is of a whole step and a resume is exact; a second signal stops at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(signum, frame):
+            if self._stop_requested:
+                self._forced = True
+                raise KeyboardInterrupt
+            self._stop_requested = True
+
+        old = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
 
     def _end(self) -> None:
         for cb in self.callbacks:

@@ -8,6 +8,7 @@ import torch
 
 from genforge.core.errors import ConfigError, DataError
 from genforge.core.generator import NeuralGenerator
+from genforge.images.models.layers import check_image_shape
 
 LabelsLike = int | str | Sequence[int | str] | torch.Tensor | None
 
@@ -25,6 +26,7 @@ class ImageGenerator(NeuralGenerator):
     """
 
     modality: ClassVar[str] = "image"
+    convolutional: ClassVar[bool] = True  # conv networks: square images of at least 8x8
 
     # -- shape / labels -----------------------------------------------------------------------
     @property
@@ -95,6 +97,8 @@ class ImageGenerator(NeuralGenerator):
             raise ConfigError(f"model '{self.name}' needs image_shape=(C, H, W) before it can be built; fit it on data")
         if self.conditional and self.num_classes < 1:
             raise ConfigError(f"model '{self.name}' needs num_classes >= 1; fit it on labelled data")
+        if self.convolutional:
+            check_image_shape(self.image_shape)
 
     def noise(self, n: int, generator: torch.Generator | None) -> torch.Tensor:  # pragma: no cover
         """The latent draws for ``n`` samples (from ``generator``, or the global random state if None)."""

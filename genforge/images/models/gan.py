@@ -204,9 +204,11 @@ class _GAN(ImageGenerator):
             k = self.num_classes
             shadow = self.nets["G_ema"].shadow
 
+            device = next(shadow.parameters()).device
+
             def make_input(i):
-                z = torch.randn(256, self.config.z_dim, generator=gen)
-                y = torch.randint(0, k, (256,), generator=gen) if k else None
+                z = torch.randn(256, self.config.z_dim, generator=gen).to(device)
+                y = torch.randint(0, k, (256,), generator=gen).to(device) if k else None
                 return z, y
 
             refresh_batchnorm(shadow, make_input)
@@ -223,6 +225,7 @@ class _GAN(ImageGenerator):
 @register
 class MLPGAN(_GAN):
     name = "mlp-gan"
+    convolutional = False
     description = "the tutorial MLP GAN (100-256-512-784 G, 784-512-256-1 D, BCE): the classic baseline"
     Config: ClassVar = MLPGANConfig
 

@@ -114,8 +114,9 @@ class VAE(ImageGenerator):
         if self.conditional and labels is None:
             raise ConfigError(f"model '{self.name}' needs the images' labels to reconstruct them: reconstruct(x, labels)")
         y = self.resolve_labels(len(x), labels) if self.conditional else None
-        mu, _ = self.nets["encoder"](x, y)
-        return self.to_image(self.nets["decoder"](mu, y)).clamp_(-1, 1)
+        y = y.to(self.device) if y is not None else None
+        mu, _ = self.nets["encoder"](x.to(self.device), y)
+        return self.to_image(self.nets["decoder"](mu, y)).float().clamp_(-1, 1).cpu()
 
 
 @register

@@ -132,7 +132,9 @@ class TableGenerator(Generator):
         if epochs is not None:
             if epochs <= 0:
                 raise ConfigError(f"--epochs must be positive, got {epochs}")
-            batch = getattr(self.config, "batch_size", n_rows)
+            from genforge.core.train import distributed
+
+            batch = getattr(self.config, "batch_size", n_rows) * distributed.world_size_planned()  # global batch
             options["steps"] = max(1, math.ceil(epochs * n_rows / min(batch, n_rows)))
         return validate(TrainConfig, options, what="training options")
 

@@ -120,6 +120,10 @@ class CTGAN(NeuralTableGenerator):
         return {"G": adam(self.nets["G"].parameters(), c.lr, (0.5, 0.9), c.weight_decay),
                 "D": adam(self.nets["D"].parameters(), c.lr_d or c.lr, (0.5, 0.9), c.weight_decay)}
 
+    @property
+    def batch_multiple(self) -> int:
+        return self.config.pac  # the discriminator judges pac rows together, on every process
+
     def batch_source(self, df):
         """Training-by-sampling: the model picks each batch's rows through its conditional vector."""
         from genforge.core.train.batches import SamplerBatches
@@ -181,7 +185,7 @@ class CTGAN(NeuralTableGenerator):
 
     def generate(self, n, where, gen):
         if not hasattr(self.cond, "freq") and self.cond.blocks:
-            self.cond.set_freq(self.nets["G"].cond_freq)
+            self.cond.set_freq(self.nets["G"].cond_freq.cpu())
         if not self.cond.blocks:
             cond = torch.zeros(n, 0)
         elif where:
