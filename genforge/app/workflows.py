@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from genforge.core import registry
 from genforge.core.config import TrainConfig, validate
-from genforge.core.errors import ConfigError
+from genforge.core.errors import ConfigError, GenforgeError, RunDirError
 from genforge.core.runs import RunDir
 from genforge.core.train.device import check_runtime
 
@@ -101,7 +101,11 @@ def resume_run(path: str | Path, *, steps: int | None = None, minutes: float | N
 
     run = RunDir.open(path)
     cfg = run.read_config()
-    gen = registry.create(cfg["model"], **(cfg.get("model_config") or {}))
+    try:
+        gen = registry.create(cfg["model"], **(cfg.get("model_config") or {}))
+    except GenforgeError as err:
+        raise RunDirError(f"'{run.config_path}' does not describe a model genforge can build ({err}); "
+                          f"restore it or retrain") from None
     if not isinstance(gen, NeuralGenerator) and not restart:
         raise ConfigError(f"'{cfg['model']}' has no training steps to continue (it fits in one pass); fit it again "
                           f"with --restart, or start a new run with --out")
@@ -126,7 +130,11 @@ def resume_run(path: str | Path, *, steps: int | None = None, minutes: float | N
     dataset = mod.load_data(spec)
     if run.weights_path.exists() and not restart:
         gen.restore_meta(run.load_weights()[1])  # what the checkpoint was trained with (a table's encoding)
-    gen.adopt_data(dataset, metadata=spec.get("metadata"), seed=tcfg.seed)
+    try:
+        gen.adopt_data(dataset, metadata=spec.get("metadata"), seed=tcfg.seed)
+    except GenforgeError as err:
+        raise RunDirError(f"the data recorded in '{run.config_path}' does not fit the model it describes ({err}); "
+                          f"restore config.yaml or start a new run") from None
     if distributed.is_writer():
         run.remove_temp_files()  # left by a killed run; the files they were replacing are intact
         run.write_run_config(gen, tcfg, spec)

@@ -14,7 +14,7 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genforge.core.errors import ConfigError
+from genforge.core.errors import ConfigError, GenforgeError, RunDirError
 
 if TYPE_CHECKING:
     from genforge.core.generator import Generator
@@ -126,7 +126,14 @@ def load(path, device: str = "cpu") -> "Generator":
     cfg = run.read_config()
     cls = get(cfg["model"])
     tensors, meta = run.load_weights()
-    model = cls.from_weights(cfg.get("model_config") or {}, tensors, meta)
+    try:
+        model = cls.from_weights(cfg.get("model_config") or {}, tensors, meta)
+    except GenforgeError as err:
+        raise RunDirError(f"'{run.config_path}' does not describe a model genforge can build ({err}); "
+                          f"restore it or retrain") from None
+    except (RuntimeError, KeyError, TypeError, ValueError) as err:  # weights that do not fit the config
+        raise RunDirError(f"'{run.weights_path}' does not match '{run.config_path}' "
+                          f"({str(err).strip().splitlines()[0][:200]}); restore both from the same run or retrain") from None
     if device != "cpu" and hasattr(model, "to"):
         model.to(device)
     return model

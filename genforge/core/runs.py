@@ -27,6 +27,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from genforge.core import io
 from genforge.core.errors import RunDirError
 
@@ -37,6 +39,31 @@ METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 SAMPLES = "samples"
 TENSORBOARD = "tensorboard"
+
+
+class RunConfigFile(BaseModel):
+    """The shape ``config.yaml`` must have before anything uses it (extra keys are kept)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    genforge: str | None = None
+    model: str
+    hyper: dict[str, Any] = Field(default_factory=dict, alias="model_config")
+    train: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None
+
+
+class WeightsMeta(BaseModel):
+    """The JSON metadata of model.safetensors (the model's extras, e.g. a table's encoding, may follow)."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str | None = None
+    config: dict[str, Any] | None = None
+
+
+def _problem(err: ValidationError) -> str:
+    e = err.errors()[0]
+    where = ".".join(str(p) for p in e["loc"]) or "the file"
+    return f"'{where}' {e['msg'].lower()}"
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
@@ -51,9 +78,18 @@ def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads((f.metadata() or {}).get("genforge", "{}"))
-        return load_file(str(path)), meta
-    except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as err:
-        raise RunDirError(f"'{path}' is damaged or not a genforge weights file ({err}); retrain or restore it") from None
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RecursionError) as err:
+        why = "its metadata is nested too deeply" if isinstance(err, RecursionError) else str(err).splitlines()[0]
+        raise RunDirError(f"'{path}' is damaged or not a genforge weights file ({why}); retrain or restore it") from None
+    if not isinstance(meta, dict):
+        raise RunDirError(f"'{path}' has metadata genforge did not write (not a JSON object); retrain or restore it")
+    if path.name == WEIGHTS:
+        try:
+            WeightsMeta.model_validate(meta)
+        except ValidationError as err:
+            raise RunDirError(f"'{path}' has damaged metadata ({_problem(err)}); retrain or restore it") from None
+    return tensors, meta
 
 
 class RunDir:
@@ -138,10 +174,15 @@ class RunDir:
         """Read ``config.yaml``; a damaged file raises RunDirError."""
         try:
             cfg = io.read_yaml(self.config_path)
-        except Exception as err:  # yaml errors, decoding errors
-            raise RunDirError(f"'{self.config_path}' cannot be read ({err}); restore it or retrain") from None
+        except Exception as err:  # yaml errors, decoding errors: their first line says where
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise RunDirError(f"'{self.config_path}' cannot be read ({first}); restore it or retrain") from None
         if not isinstance(cfg, dict) or "model" not in cfg:
             raise RunDirError(f"'{self.config_path}' has no 'model' entry; it was not written by genforge")
+        try:
+            RunConfigFile.model_validate(cfg)
+        except ValidationError as err:
+            raise RunDirError(f"'{self.config_path}' is damaged: {_problem(err)}; restore it or retrain") from None
         return cfg
 
     def write_summary(self, summary: dict[str, Any]) -> None:

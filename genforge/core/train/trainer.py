@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import torch
 
 from genforge.core.config import TrainConfig
-from genforge.core.errors import TrainingDiverged
+from genforge.core.errors import RunDirError, TrainingDiverged
 from genforge.core.runs import RunDir
 from genforge.core.train import distributed as dist
 from genforge.core.train import state as st
@@ -91,9 +91,14 @@ class Trainer:
         if loaded is None:
             return False
         tensors, meta = loaded
-        st.tensors_to_modules(tensors, self.model.state_modules())
-        for name, opt in self.model.optimizers.items():
-            st.tensors_to_optimizer(name, opt, tensors, meta["optimizers"][name])
+        try:
+            st.tensors_to_modules(tensors, self.model.state_modules())
+            for name, opt in self.model.optimizers.items():
+                st.tensors_to_optimizer(name, opt, tensors, meta["optimizers"][name])
+        except (RuntimeError, KeyError, TypeError, ValueError) as err:  # a checkpoint of another model
+            raise RunDirError(f"'{self.run.checkpoint_path}' does not match the run's config.yaml "
+                              f"({str(err).strip().splitlines()[0][:200]}); restore them from the same run, or "
+                              f"train again with --resume {self.run.path} --restart") from None
         torch.set_rng_state(tensors["rng.torch"])
         if self.device.type == "cuda" and "rng.cuda" in tensors:
             torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
