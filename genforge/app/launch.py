@@ -100,8 +100,13 @@ def relaunch(nproc: int, *, resume: Path | None, out: Path | None, root: Path, m
                             f"continue with 'genforge train --resume {run_path} --nproc {nproc}'") from None
     except ChildFailedError as e:
         codes = sorted({f.exitcode for f in e.failures.values()})
-        if 2 in codes:  # a worker printed its one-line 'error:' already (the others stopped quietly, code 3)
+        first = e.failures.get(0)
+        if first is not None and first.exitcode == 2:  # rank 0 printed its one-line 'error:' already
             raise SystemExit(2) from None
+        if 2 in codes:  # only another process saw the error (they stay quiet so it is not said N times)
+            raise GenforgeError(f"a training process other than the first stopped with an error; run the same "
+                                f"command with --nproc 1 to see it (the last complete checkpoint, if any, is in "
+                                f"'{run_path}')") from None
         codes = [c for c in codes if c != 3] or codes  # 3: stopped because another process did
         raise GenforgeError(f"a training process failed (exit code {', '.join(map(str, codes))}); the other processes "
                             f"were stopped and the last complete checkpoint is kept in '{run_path}'; continue with "
