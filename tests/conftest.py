@@ -124,3 +124,20 @@ def run_cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.Completed
 def temp_files(folder: Path) -> list[Path]:
     """Temporary files left by an interrupted atomic write (genforge.core.io names them ``.NAME.*.tmp*``)."""
     return [p for p in Path(folder).rglob("*") if ".tmp" in p.name]
+
+
+def trained_run(work: Path, *args: str) -> Path:
+    """Train ``work/run`` with the CLI (``genforge train ARGS -q --out work/run``) and return it."""
+    res = run_cli("train", *args, "-q", "--out", work / "run", cwd=work)
+    assert res.returncode == 0, res.stderr
+    return work / "run"
+
+
+def one_error(res: subprocess.CompletedProcess, *parts: str) -> str:
+    """Assert the CLI failed with exit code 2 and one ``error:`` line holding ``parts``; return that line."""
+    assert res.returncode == 2 and "Traceback" not in res.stdout + res.stderr, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    for part in parts:
+        assert part in lines[0], (part, lines[0])
+    return lines[0]

@@ -9,16 +9,13 @@ import pytest
 import yaml
 from safetensors.torch import load_file, save_file
 
-from conftest import run_cli
+from conftest import one_error, run_cli, trained_run
 
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory):
-    work = tmp_path_factory.mktemp("damaged")
-    res = run_cli("train", "--data", "digits", "--limit", "64", "--model", "dcgan", "--steps", "4",
-                  "--checkpoint-every", "2", "-q", "--out", work / "run", cwd=work)
-    assert res.returncode == 0, res.stderr
-    return work / "run"
+    return trained_run(tmp_path_factory.mktemp("damaged"), "--data", "digits", "--limit", "64", "--model", "dcgan",
+                       "--steps", "4", "--checkpoint-every", "2")
 
 
 def copy_of(good, tmp_path):
@@ -31,15 +28,6 @@ def edit_config(run, change) -> None:
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     change(cfg)
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
-
-
-def one_error(res, *parts) -> str:
-    assert res.returncode == 2 and "Traceback" not in res.stdout + res.stderr, res.stderr
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    for part in parts:
-        assert part in lines[0], (part, lines[0])
-    return lines[0]
 
 
 CONFIG_EDITS = {

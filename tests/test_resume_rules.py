@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from conftest import one_error, run_cli, trained_run
 
 
 def digest(path) -> str:
@@ -16,18 +16,8 @@ def digest(path) -> str:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("resume")
-    res = run_cli("train", "--data", "digits", "--limit", "128", "--model", "mlp-gan", "--steps", "120",
-                  "--checkpoint-every", "10", "-q", "--out", work / "run", cwd=work)
-    assert res.returncode == 0, res.stderr
-    return work / "run"
-
-
-def one_error(res) -> str:
-    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    return lines[0]
+    return trained_run(tmp_path_factory.mktemp("resume"), "--data", "digits", "--limit", "128", "--model", "mlp-gan",
+                       "--steps", "120", "--checkpoint-every", "10")
 
 
 def test_flags_that_cannot_change_are_refused_not_ignored(run):
