@@ -108,7 +108,7 @@ def test_runs_on_an_empty_folder(work):
 def test_sample_npz(dcgan_run, work):
     out = work / "s.npz"
     res = invoke("sample", dcgan_run, "-n", 10, "-o", out)
-    assert "wrote 10 samples" in res.output
+    assert "wrote 10 images" in res.output
     with np.load(out) as f:
         assert f["x"].shape == (10, 8, 8, 1) and f["x"].dtype == np.uint8
         assert "y" not in f.files

@@ -337,3 +337,18 @@ def test_error_is_one_line(error_results, case):
 def test_errors_leave_no_files_behind(error_results):
     _, before, after = error_results
     assert after == before, sorted(after - before)
+
+
+def test_quickstart_table(work):
+    """`genforge quickstart table` trains the table quickstart on the embedded demo table and says where it is."""
+    out = work / "qs-table"
+    res = invoke("quickstart", "table", "--steps", 5, "--out", out)
+    text = flat(res.output)
+    assert "quickstart done: 5 steps" in text and f"schema : {out / 'schema.json'}" in text
+    assert read_config(out)["model"] == "tvae" and (out / "model.safetensors").is_file()
+
+
+def test_quickstart_unknown_kind(work):
+    res = runner.invoke(app, ["quickstart", "sound", "--out", str(work / "qs-sound")])
+    assert res.exit_code != 0 and "unknown data kind 'sound'" in str(res.exception)
+    assert not (work / "qs-sound").exists()

@@ -59,18 +59,30 @@ def _print_schema(rows: list[dict]) -> None:
 
 @app.command()
 def quickstart(
+    kind: str = typer.Argument("image", help="what to learn: image (default), table, or another registered kind"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="run directory (default: runs/quickstart-<time>)"),
-    steps: int = typer.Option(3000, help="training steps (about a minute on 2 CPU cores)"),
+    steps: Optional[int] = typer.Option(None, help="training steps (the kind's default otherwise)"),
     seed: int = typer.Option(0, help="random seed"),
 ):
-    """Train a class-conditional GAN on the bundled 8x8 digits (scikit-learn) and show where the results are."""
+    """Train a small model on embedded data (no download) and show where the results are: a conditional
+    GAN on scikit-learn's 8x8 digits by default, or 'genforge quickstart table'."""
     from genforge.app.workflows import train_run
+    from genforge.core.registry import modalities, modality
 
-    out.print("[bold]genforge quickstart[/]: a conditional GAN on scikit-learn's 1,797 bundled 8x8 digits")
-    run, summary = train_run("cgan", "digits", out=out_dir, root="runs",
-                             train={"steps": steps, "seed": seed, "sample_every": 500, "checkpoint_every": 1000})
+    names = {m.name: m for m in modalities()}
+    mod = names.get(kind) or next((m for m in names.values() if m.plural == kind), None)
+    if mod is None:
+        modality(kind)  # the one-line error listing the kinds
+    recipe = mod.quickstart()
+    train = {"seed": seed, **recipe["train"], **({"steps": steps} if steps is not None else {})}
+    options = dict(recipe.get("options") or {})
+    if steps is not None:
+        options.pop("epochs", None)
+    out.print(f"[bold]genforge quickstart[/]: {recipe['title']}")
+    run, summary = train_run(recipe["model"], recipe["data"], out=out_dir, root="runs", train=train, **options)
     _print_summary(run, summary, "quickstart done:")
-    out.print("  (each column of the grid is one digit class, 0 to 9)")
+    if recipe.get("note"):
+        out.print(f"  ({recipe['note']})")
 
 
 @app.command()
@@ -193,8 +205,8 @@ def sample(
     """Sample from a trained run: images into .npz / grid PNG / PNG folder, rows into .csv / .parquet."""
     from genforge.app.workflows import sample_to
 
-    info = sample_to(run, n, output, label=label, where=where, seed=seed)
-    what = "rows" if info.get("noun") == "rows" else "samples"
+    info = sample_to(run, n, output, seed=seed, label=label, where=where)
+    what = info.get("noun") or "samples"
     out.print(f"wrote {info['n']} {what} from {info['model']} ({info['kind']}, shape {info['shape']}) to {info['path']}")
 
 

@@ -23,13 +23,8 @@ LOADER_OPTIONS = ("size", "channels", "table", "metadata", "encoding", "epochs")
 
 
 def _check_loader_options(model: str, modality, options: dict[str, Any]) -> None:
-    given = [k for k in LOADER_OPTIONS if options.get(k) is not None and k not in modality.data_options]
-    if given:
-        flags = ", ".join(f"--{k}" for k in given)
-        owners = [m.plural for m in registry.modalities() if set(given) <= m.data_options]
-        why = f" ({'/'.join(owners)} only)" if owners else ""
-        raise ConfigError(f"{flags} {'does' if len(given) == 1 else 'do'} not apply to '{model}', which learns "
-                          f"{modality.plural}{why}; drop {'it' if len(given) == 1 else 'them'}")
+    given = {k: options[k] for k in LOADER_OPTIONS if options.get(k) is not None}
+    _check_applicable(given, modality, model, "data_options")
 
 
 def new_run_dir(model: str, data: str, out: str | Path | None, root: str | Path) -> RunDir:
@@ -144,9 +139,13 @@ def resume_run(path: str | Path, *, steps: int | None = None, minutes: float | N
     return run, summary
 
 
-def sample_to(run_path: str | Path, n: int, output: str | Path, *, label: str | None = None,
-              where: str | dict | None = None, seed: int | None = None) -> dict[str, Any]:
+def sample_to(run_path: str | Path, n: int, output: str | Path, *, seed: int | None = None,
+              **options: Any) -> dict[str, Any]:
     """Sample ``n`` items from a run and write them to ``output`` in a format its modality writes.
+
+    ``options`` are sampling controls; each applies to one modality (``label`` to images, ``where`` to
+    tables, ...: see ``Modality.sample_options``); None means not given, and one that does not apply
+    to the run's model is refused before anything is sampled.
 
     Images: ``.npz`` -> uint8 array (and labels); ``.png`` -> one grid; a folder (no suffix, or a
     trailing slash) -> one PNG per image. Tables: ``.csv`` or ``.parquet``, with ``where``
@@ -157,8 +156,23 @@ def sample_to(run_path: str | Path, n: int, output: str | Path, *, label: str | 
         raise ConfigError(f"-n must be a positive number of samples, got {n}")
     run = RunDir.open(run_path)
     mod = registry.modality_of(run)
+    options = {k: v for k, v in options.items() if v is not None}
+    _check_applicable(options, mod, run.read_config()["model"], "sample_options")
     model = registry.load(run.path)
-    return mod.write_samples(model, n, Path(output), label=label, where=where, seed=seed)
+    return mod.write_samples(model, n, Path(output), seed=seed, **options)
+
+
+def _check_applicable(options: dict[str, Any], modality, model: str, attr: str) -> None:
+    """Refuse options the model's modality does not take, naming the modalities that do."""
+    given = [k for k in options if k not in getattr(modality, attr)]
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        owners = [m.plural for m in registry.modalities() if set(given) <= getattr(m, attr)]
+        why = f" ({'/'.join(owners)} only)" if owners else ""
+        one = len(given) == 1
+        hint = f" ({modality.sample_hint})" if attr == "sample_options" and modality.sample_hint else ""
+        raise ConfigError(f"{flags} {'does' if one else 'do'} not apply to '{model}', which learns "
+                          f"{modality.plural}{why}; drop {'it' if one else 'them'}{hint}")
 
 
 def impute_to(run_path: str | Path, table: str | Path, output: str | Path, *, seed: int | None = None,

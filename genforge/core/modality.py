@@ -29,6 +29,8 @@ class Modality:
     data_options: ClassVar[frozenset[str]] = frozenset()  # loader options that apply (size, table, ...)
     sample_suffixes: ClassVar[tuple[str, ...]] = ()        # files `sample -o` and `evaluate --samples` take
     takes_folders: ClassVar[bool] = False                  # whether a folder holds samples of this modality
+    sample_options: ClassVar[frozenset[str]] = frozenset()  # `sample` controls that apply (label, where, prompt, ...)
+    sample_hint: ClassVar[str] = ""                         # how its models are steered, for messages
 
     # -- data -------------------------------------------------------------------------------------
     def data_spec(self, data: str, **options: Any) -> dict[str, Any]:
@@ -66,10 +68,17 @@ class Modality:
         """Commands to try next, shown after training."""
         return []
 
+    # -- quickstart ---------------------------------------------------------------------------------------
+    def quickstart(self) -> dict[str, Any]:
+        """What ``genforge quickstart KIND`` trains on the embedded default data: ``model``, ``data``,
+        ``train`` (budget and cadence) and a one-line ``title``."""
+        raise ConfigError(f"there is no quickstart for {self.plural} yet")
+
     # -- sample / evaluate / preview -----------------------------------------------------------------------
-    def write_samples(self, model, n: int, out: Path, *, label: str | None = None, where: str | dict | None = None,
-                      seed: int | None = None) -> dict[str, Any]:  # pragma: no cover - abstract
-        """Sample ``n`` items from ``model`` into ``out``; returns what was written."""
+    def write_samples(self, model, n: int, out: Path, *, seed: int | None = None,
+                      **options: Any) -> dict[str, Any]:  # pragma: no cover - abstract
+        """Sample ``n`` items from ``model`` into ``out``; returns what was written. ``options`` are the
+        controls named in :attr:`sample_options` that the user gave (never None)."""
         raise NotImplementedError
 
     def evaluate(self, *, run=None, model=None, samples: Path | None = None, real: str | None = None,

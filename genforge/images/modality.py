@@ -20,6 +20,8 @@ class ImageModality(Modality):
     data_options = frozenset({"size", "channels"})
     sample_suffixes = (".npz", ".npy")
     takes_folders = True
+    sample_options = frozenset({"label"})
+    sample_hint = "image models take --label"
 
     # -- data ---------------------------------------------------------------------------------
     def data_spec(self, data: str, **options: Any) -> dict[str, Any]:
@@ -44,6 +46,12 @@ class ImageModality(Modality):
             return train, test
         return train.split(0.2, seed=seed)
 
+    def quickstart(self) -> dict[str, Any]:
+        return {"model": "cgan", "data": "digits", "train": {"steps": 3000, "sample_every": 500,
+                                                             "checkpoint_every": 1000},
+                "title": "a conditional GAN on scikit-learn's 1,797 bundled 8x8 digits",
+                "note": "each column of the grid is one digit class, 0 to 9"}
+
     # -- describe -------------------------------------------------------------------------------
     def summary_lines(self, run) -> list[tuple[str, str]]:
         return [("sample grid", str(run.samples_dir / "latest.png"))]
@@ -54,11 +62,9 @@ class ImageModality(Modality):
                 f"genforge evaluate {run.path}"]
 
     # -- sample -----------------------------------------------------------------------------------
-    def write_samples(self, model, n, out, *, label=None, where=None, seed=None) -> dict[str, Any]:
+    def write_samples(self, model, n, out, *, seed=None, label=None) -> dict[str, Any]:
         from genforge.images.imageio import save_grid, save_npz, save_png_folder
 
-        if where:
-            raise ConfigError("--where is for table models; image models take --label")
         suffix = out.suffix.lower()
         kind = "npz" if suffix == ".npz" else "grid" if suffix == ".png" else (
             "folder" if out.suffix == "" or str(out).endswith("/") else None)

@@ -20,6 +20,8 @@ class TableModality(Modality):
     default_data = "customers"
     data_options = frozenset({"table", "metadata", "encoding", "epochs"})
     sample_suffixes = (".csv", ".parquet", ".tsv")
+    sample_options = frozenset({"where"})
+    sample_hint = "table models take --where column=value"
 
     # -- data ---------------------------------------------------------------------------------
     def data_spec(self, data: str, **options: Any) -> dict[str, Any]:
@@ -45,6 +47,11 @@ class TableModality(Modality):
     def source_of(self, dataset) -> str:
         return str(getattr(dataset, "attrs", {}).get("source") or "DataFrame")
 
+    def quickstart(self) -> dict[str, Any]:
+        return {"model": "tvae", "data": "customers", "train": {}, "options": {"epochs": 30},
+                "title": "a TVAE on genforge's embedded 'customers' demo table",
+                "note": "rows that never existed, with the demo table's columns, types and ranges"}
+
     # -- describe -------------------------------------------------------------------------------
     def describe_model(self, model) -> list[dict[str, Any]] | None:
         return model.schema.describe() if model.schema is not None else None
@@ -62,11 +69,9 @@ class TableModality(Modality):
                 f"genforge impute {run.path} incomplete.csv -o completed.csv"]
 
     # -- sample -----------------------------------------------------------------------------------
-    def write_samples(self, model, n, out, *, label=None, where=None, seed=None) -> dict[str, Any]:
+    def write_samples(self, model, n, out, *, seed=None, where=None) -> dict[str, Any]:
         from genforge.tables.models.base import parse_where
 
-        if label is not None:
-            raise ConfigError("--label is for image models; table models take --where column=value")
         if out.suffix.lower() not in (".csv", ".parquet"):
             raise ConfigError(f"cannot write rows to '{out}': use a .csv or .parquet file")
         cond = parse_where(where) if isinstance(where, str) else (where or {})
