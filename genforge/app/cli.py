@@ -23,6 +23,15 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 out = Console()
 err = Console(stderr=True)
 
+MEMORY_LIMIT_HELP = ("most memory one request may take, e.g. 32G (default: half of this machine's RAM, or "
+                     "$GENFORGE_MEMORY_LIMIT); bigger requests are refused before they start")
+
+
+def _set_memory_limit(value: Optional[str]) -> None:
+    from genforge.core.limits import set_memory_limit
+
+    set_memory_limit(value)
+
 
 def _print_summary(run, summary: dict, title: str) -> None:
     from genforge.core.registry import modality_of
@@ -120,6 +129,7 @@ def train(
     nproc: int = typer.Option(1, help="data-parallel processes on this machine (torch.distributed; batch size is per "
                               "process)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    memory_limit: Optional[str] = typer.Option(None, help=MEMORY_LIMIT_HELP),
 ):
     """Train a model on your data; writes a run directory (weights, metrics, checkpoints, previews)."""
     from genforge.app.launch import check_nproc, relaunch
@@ -127,6 +137,7 @@ def train(
     from genforge.core.config import parse_assignments
     from genforge.core.train import distributed
 
+    _set_memory_limit(memory_limit)
     if nproc != 1 and not distributed.launched():
         from genforge.core.runs import RunDir
 
@@ -176,7 +187,8 @@ def _reporting_interrupts():
         raise typer.Exit(130) from None
 
 
-RESUME_FLAGS = {"resume", "restart", "steps", "minutes", "threads", "device", "precision", "nproc", "quiet"}
+RESUME_FLAGS = {"resume", "restart", "steps", "minutes", "threads", "device", "precision", "nproc", "quiet",
+                "memory_limit"}
 
 
 def _check_resume_flags(ctx: typer.Context) -> None:
@@ -199,15 +211,36 @@ def sample(
     n: int = typer.Option(64, "-n", help="number of samples"),
     output: str = typer.Option(..., "--out", "-o", help="images: samples.npz, grid.png or a folder; tables: .csv/.parquet"),
     label: Optional[str] = typer.Option(None, help="class to sample (conditional image models): index or name"),
-    where: Optional[str] = typer.Option(None, help='table rows with exactly these values: "sex=Female,income=>50K"'),
+    where: Optional[str] = typer.Option(None, help='table rows with exactly these values: "sex=Female,income=>50K" '
+                                        '(quote a value holding a comma: city="Paris, TX")'),
     seed: Optional[int] = typer.Option(None, help="seed for reproducible samples"),
+    force: bool = typer.Option(False, "--force", help="replace an output of another kind, the run's own data, or "
+                               "the samples an earlier run left in the folder"),
+    memory_limit: Optional[str] = typer.Option(None, help=MEMORY_LIMIT_HELP),
 ):
-    """Sample from a trained run: images into .npz / grid PNG / PNG folder, rows into .csv / .parquet."""
+    """Sample from a trained run: images into .npz / grid PNG / PNG folder, rows into .csv / .parquet (large
+    outputs are written in chunks, with a progress bar)."""
     from genforge.app.workflows import sample_to
 
-    info = sample_to(run, n, output, seed=seed, label=label, where=where)
+    _set_memory_limit(memory_limit)
+    with _progress_bar(f"sampling {n:,}", n, shown=n >= 20_000) as progress:
+        info = sample_to(run, n, output, seed=seed, force=force, progress=progress, label=label, where=where)
     what = info.get("noun") or "samples"
     out.print(f"wrote {info['n']} {what} from {info['model']} ({info['kind']}, shape {info['shape']}) to {info['path']}")
+
+
+@contextlib.contextmanager
+def _progress_bar(title: str, total: int, shown: bool = True):
+    """Yield a ``progress(done, total)`` callback drawing a rich progress bar on stderr (or None when not shown)."""
+    if not shown or not err.is_terminal:  # a log file gets the one summary line, not a bar
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress("[bold]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(title, total=total)
+        yield lambda done, _total: bar.update(task, completed=done)
 
 
 @app.command()
@@ -217,11 +250,14 @@ def impute(
     output: Path = typer.Option(..., "--out", "-o", help="completed table (.csv/.parquet)"),
     seed: Optional[int] = typer.Option(None, help="seed for reproducible values"),
     encoding: Optional[str] = typer.Option(None, help="text encoding of a .csv/.tsv table (default utf-8), e.g. latin-1"),
+    force: bool = typer.Option(False, "--force", help="replace the input table itself, or a file of another kind"),
+    memory_limit: Optional[str] = typer.Option(None, help=MEMORY_LIMIT_HELP),
 ):
     """Fill the missing cells of a table with values the model draws given each row's other cells."""
     from genforge.app.workflows import impute_to
 
-    info = impute_to(run, table, output, seed=seed, encoding=encoding)
+    _set_memory_limit(memory_limit)
+    info = impute_to(run, table, output, seed=seed, encoding=encoding, force=force)
     out.print(f"filled {info['filled']} missing cells in {info['rows']} rows with {info['model']}; wrote {info['path']}")
 
 
@@ -240,12 +276,15 @@ def evaluate(
     tstr: bool = typer.Option(True, help="train-on-synthetic-test-on-real (conditional models)"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="where metrics.json and report.html go"),
     as_json: bool = typer.Option(False, "--json", help="print the metrics as one JSON object on stdout"),
+    memory_limit: Optional[str] = typer.Option(None, help=MEMORY_LIMIT_HELP),
 ):
     """Evaluate a run: images (FID/KID, precision/recall, memorisation, ...) or tables (SDMetrics quality,
     train-on-synthetic, privacy); writes metrics.json and report.html."""
     import json
 
     from genforge.app.workflows import evaluate_run
+
+    _set_memory_limit(memory_limit)
 
     def log(msg: str) -> None:
         err.print(f"[dim]{msg}[/]")
@@ -309,25 +348,86 @@ def runs(root: Path = typer.Argument(Path("runs"), help="folder holding run dire
     out.print(table)
 
 
+def _print_warnings_as_lines() -> None:
+    """Show genforge's warnings as one ``warning:`` line each on stderr (others as Python shows them)."""
+    import warnings
+
+    from genforge.core.errors import GenforgeWarning
+
+    if getattr(warnings.showwarning, "genforge", False):
+        return  # installed already (main() called again in one process)
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, GenforgeWarning):
+            err.print(f"[yellow]warning:[/] {one_line(str(message))}", highlight=False, soft_wrap=True)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    show.genforge = True
+    warnings.showwarning = show
+    warnings.simplefilter("always", GenforgeWarning)
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters shown as escapes (``\\n``), so that a
+    message quoting a user's value is always one line; rich markup in it is escaped too."""
+    import unicodedata
+
+    from rich.markup import escape
+
+    shown = "".join(ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in ("Cc", "Zl", "Zp")
+                    else ch for ch in str(text))
+    return escape(shown)
+
+
+def _fail(message: str) -> None:
+    """Print the one ``error:`` line (first process only) and exit with code 2."""
+    from genforge.core.train.distributed import is_writer
+
+    if is_writer():  # with several processes the first one says it, once
+        err.print(f"[bold red]error:[/] {one_line(message)}", highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` is an allocation failure (Python's, torch's CPU allocator's, or CUDA's)."""
+    text = str(e)
+    return isinstance(e, MemoryError) or "can't allocate memory" in text or "out of memory" in text.lower()
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one-line messages (exit code 2)."""
     from genforge.core.train.distributed import PeerLost
 
+    # typer may ship its own copy of click: take its usage-error class from one of typer's own exceptions
+    usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    _print_warnings_as_lines()
     try:
-        app()
+        code = app(standalone_mode=False)  # usage errors come here, to be said in one line like the rest
+        sys.exit(code if isinstance(code, int) else 0)
+    except usage_error as e:
+        if type(e).__name__ == "NoArgsIsHelpError" and e.ctx is not None:  # plain 'genforge': the help
+            out.print(e.ctx.get_help())
+            sys.exit(0)
+        where = f"'{e.ctx.command_path} --help'" if e.ctx is not None else "'genforge --help'"
+        said = " ".join(e.format_message().split()).rstrip(".")
+        _fail(f"{said}; see {where}")
+    except typer.Abort:
+        _fail("aborted")
     except PeerLost:
         sys.exit(3)  # the launcher says what happened, once
     except GenforgeError as e:
-        from rich.markup import escape
+        _fail(str(e))
+    except OSError as e:  # a safety net: every write maps its own errors; this catches what else the OS refuses
+        from genforge.core.io import os_error_message
 
-        from genforge.core.train.distributed import is_writer
-
-        if not is_writer():
-            sys.exit(2)  # with several processes the first one says it, once
-
-        # escape: the message quotes user paths/values, which may contain [brackets] rich would parse
-        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _fail(os_error_message(e, e.filename or "a file", "use"))
+    except (MemoryError, RuntimeError) as e:
+        if not _out_of_memory(e):
+            raise
+        _fail(f"ran out of memory ({' '.join(str(e).split())[:160] or 'MemoryError'}); ask for less at once "
+              f"(a smaller -n, --size or --batch-size), or run it on a machine with more memory")
     finally:
         from genforge.core.train.distributed import shutdown
 

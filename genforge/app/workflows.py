@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from genforge.core import registry
-from genforge.core.config import TrainConfig, validate
+from genforge.core.config import TrainConfig, check_seed, validate
 from genforge.core.errors import ConfigError, GenforgeError, RunDirError
+from genforge.core.io import ensure_dir
 from genforge.core.runs import RunDir
 from genforge.core.train.device import check_runtime
 
@@ -27,15 +28,27 @@ def _check_loader_options(model: str, modality, options: dict[str, Any]) -> None
     _check_applicable(given, modality, model, "data_options")
 
 
+def _check_data_kind(model: str, modality, data: str) -> None:
+    """Refuse data that only another modality reads, naming that modality's models."""
+    if modality.recognizes(data):
+        return
+    for other in registry.modalities():
+        if other is not modality and other.recognizes(data):
+            raise ConfigError(f"'{data}' looks like {other.plural}, and '{model}' learns {modality.plural}; pick a "
+                              f"model for {other.plural} ({', '.join(registry.models_of(other.name))}) with --model, "
+                              f"or give {modality.plural}")
+
+
 def new_run_dir(model: str, data: str, out: str | Path | None, root: str | Path) -> RunDir:
     """The run directory of a new run: ``out`` (must be new or empty) or ``root/<model>-<data>-<time>``."""
     if out is not None:
         out = Path(out)
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out '{out}' is a file, not a folder; give the name of a new folder for the run")
         if out.exists() and any(out.iterdir()):
             raise ConfigError(f"output folder '{out}' exists and is not empty; pick a new --out "
                               f"or continue that run with --resume {out}")
-        out.mkdir(parents=True, exist_ok=True)
-        return RunDir(out)
+        return RunDir(ensure_dir(out))
     return RunDir.new(root, default_run_name(model, data))
 
 
@@ -63,6 +76,8 @@ def train_run(model: str, data: str, *, out: str | Path | None = None, root: str
     options = {"size": size, "channels": channels, "table": table, "metadata": metadata, "encoding": encoding,
                "epochs": epochs, "limit": limit}
     _check_loader_options(model, mod, options)
+    _check_data_kind(model, mod, data)
+    gen.check_data_options(options)  # e.g. a --size the networks cannot take: refused before reading the data
     spec = mod.data_spec(data, **options)
     dataset = mod.load_data(spec)
     train = dict(train or {})
@@ -139,8 +154,8 @@ def resume_run(path: str | Path, *, steps: int | None = None, minutes: float | N
     return run, summary
 
 
-def sample_to(run_path: str | Path, n: int, output: str | Path, *, seed: int | None = None,
-              **options: Any) -> dict[str, Any]:
+def sample_to(run_path: str | Path, n: int, output: str | Path, *, seed: int | None = None, force: bool = False,
+              progress: Callable[[int, int], None] | None = None, **options: Any) -> dict[str, Any]:
     """Sample ``n`` items from a run and write them to ``output`` in a format its modality writes.
 
     ``options`` are sampling controls; each applies to one modality (``label`` to images, ``where`` to
@@ -149,17 +164,22 @@ def sample_to(run_path: str | Path, n: int, output: str | Path, *, seed: int | N
 
     Images: ``.npz`` -> uint8 array (and labels); ``.png`` -> one grid; a folder (no suffix, or a
     trailing slash) -> one PNG per image. Tables: ``.csv`` or ``.parquet``, with ``where``
-    (``"sex=Female,income=>50K"`` or a dict) for rows with exactly those values. Returns a
-    description of what was written.
+    (``"sex=Female,income=>50K"`` or a dict) for rows with exactly those values. Large outputs are
+    streamed (``progress(done, n)`` after each chunk). An output that would replace a file of another
+    kind, the run's own training data or mix with earlier samples in a folder is refused unless
+    ``force``. Returns a description of what was written.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"-n must be a positive number of samples, got {n}")
+    check_seed(seed)
     run = RunDir.open(run_path)
     mod = registry.modality_of(run)
     options = {k: v for k, v in options.items() if v is not None}
     _check_applicable(options, mod, run.read_config()["model"], "sample_options")
     model = registry.load(run.path)
-    return mod.write_samples(model, n, Path(output), seed=seed, **options)
+    inputs = tuple(p for p in [(run.read_config().get("data") or {}).get("path")] if p)
+    return mod.write_samples(model, n, Path(output), seed=seed, force=force, progress=progress, inputs=inputs,
+                             **options)
 
 
 def _check_applicable(options: dict[str, Any], modality, model: str, attr: str) -> None:
@@ -176,11 +196,13 @@ def _check_applicable(options: dict[str, Any], modality, model: str, attr: str) 
 
 
 def impute_to(run_path: str | Path, table: str | Path, output: str | Path, *, seed: int | None = None,
-              encoding: str | None = None) -> dict:
-    """Fill the missing cells of ``table`` with a table model's draws given each row's present cells."""
+              encoding: str | None = None, force: bool = False) -> dict:
+    """Fill the missing cells of ``table`` with a table model's draws given each row's present cells
+    (``output`` may not replace ``table`` itself or a file of another kind unless ``force``)."""
     run = RunDir.open(run_path)
     mod = registry.modality_of(run)
-    return mod.impute_file(registry.load(run.path), Path(table), Path(output), seed=seed, encoding=encoding)
+    return mod.impute_file(registry.load(run.path), Path(table), Path(output), seed=seed, encoding=encoding,
+                           force=force)
 
 
 def evaluate_run(run_path: str | Path | None = None, *, samples: str | Path | None = None,
@@ -197,6 +219,7 @@ def evaluate_run(run_path: str | Path | None = None, *, samples: str | Path | No
     """
     if (run_path is None) == (samples is None):
         raise ConfigError("evaluate needs either a run directory or --samples FILE (with --real PATH)")
+    check_seed(seed)
     run = model = None
     if run_path is not None:
         run = RunDir.open(run_path)

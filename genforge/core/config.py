@@ -22,6 +22,17 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
 
 
+MAX_SEED = 2**63 - 1  # what torch's and numpy's generators take
+
+
+def check_seed(seed, what: str = "--seed") -> None:
+    """Refuse a seed the random generators cannot take (one line, before any work)."""
+    if seed is None:
+        return
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"{what} must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
+
+
 class TrainConfig(BaseModel):
     """Budgets and cadence of one training run.
 
@@ -33,7 +44,7 @@ class TrainConfig(BaseModel):
 
     steps: int | None = Field(None, gt=0, description="stop after this many optimisation steps")
     minutes: float | None = Field(None, gt=0, description="stop after this much wall-clock time")
-    seed: int = Field(0, ge=0, description="seed for weights, noise and data order")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed for weights, noise and data order")
     log_every: int = Field(50, gt=0, description="append losses to metrics.jsonl every N steps")
     sample_every: int = Field(500, gt=0, description="write a sample grid every N steps")
     checkpoint_every: int = Field(1000, gt=0, description="write a checkpoint every N steps")

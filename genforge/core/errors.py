@@ -24,8 +24,22 @@ class RunDirError(GenforgeError):
     """A path that should be a genforge run directory is not one, or is damaged."""
 
 
+class OutputError(GenforgeError):
+    """A file or folder could not be written (full disk, read-only place, bad name, an existing file of
+    another kind); the old file, if any, is left as it was."""
+
+
+class LimitError(GenforgeError):
+    """A request would need more memory (or disk) than the set limit; nothing was started."""
+
+
 class TrainingDiverged(GenforgeError):
     """Training produced NaN/inf losses; the last good checkpoint was kept."""
+
+
+class GenforgeWarning(UserWarning):
+    """Something the user should know that does not stop the command (the CLI prints it as one
+    ``warning:`` line)."""
 
 
 def describe_error(err: BaseException) -> str:

@@ -19,6 +19,7 @@ from torch import nn
 
 from genforge.core.config import ModelConfig, TrainConfig, validate
 from genforge.core.errors import ConfigError
+from genforge.core.io import ensure_dir
 from genforge.core.runs import RunDir
 from genforge.core.train import state as st
 from genforge.core.train.device import check_runtime, resolve_device
@@ -66,8 +67,7 @@ class Generator:
         self.check_buildable()
         run = None
         if run_dir is not None:
-            run = RunDir(run_dir)
-            run.path.mkdir(parents=True, exist_ok=True)
+            run = RunDir(ensure_dir(run_dir))
             run.write_run_config(self, cfg, spec or {"kind": self.modality, "source": mod.source_of(data)})
             mod.write_run_files(self, run)
         self.train_in_run(data, cfg, run)
@@ -89,6 +89,9 @@ class Generator:
     def check_buildable(self) -> None:
         """Raise a ConfigError if the model cannot be built for the adopted data (checked before a run
         directory is made)."""
+
+    def check_data_options(self, options: dict[str, Any]) -> None:
+        """Refuse loader options (``size``, ...) the model cannot take, before any data is read."""
 
     def check_fitted(self) -> None:
         if not self.is_fitted:
@@ -137,8 +140,7 @@ class Generator:
         """Save config and weights as a run directory at ``path``; returns the path."""
         if not self.is_fitted:
             raise ConfigError(f"model '{self.name}' has no weights to save yet; call fit() first")
-        run = RunDir(path)
-        run.path.mkdir(parents=True, exist_ok=True)
+        run = RunDir(ensure_dir(path))
         cfg = run.read_config() if run.config_path.exists() else {}
         run.write_run_config(self, cfg.get("train"), cfg.get("data"))
         self.save_weights(run)

@@ -40,6 +40,11 @@ class Modality:
         return {"kind": self.name, "path": path, **{k: options.get(k) for k in sorted(self.data_options)},
                 "limit": options.get("limit")}
 
+    def recognizes(self, data: str) -> bool:
+        """Whether ``data`` (a path or built-in name) looks like this modality's data, without reading it
+        (to tell a user who gives a table to an image model which kind of model reads it)."""
+        return str(data) == self.default_data
+
     def load_data(self, spec: dict[str, Any]):  # pragma: no cover - abstract
         """Load the training data that a ``data`` section describes."""
         raise NotImplementedError
@@ -75,10 +80,13 @@ class Modality:
         raise ConfigError(f"there is no quickstart for {self.plural} yet")
 
     # -- sample / evaluate / preview -----------------------------------------------------------------------
-    def write_samples(self, model, n: int, out: Path, *, seed: int | None = None,
+    def write_samples(self, model, n: int, out: Path, *, seed: int | None = None, force: bool = False,
+                      progress: Callable[[int, int], None] | None = None, inputs: tuple = (),
                       **options: Any) -> dict[str, Any]:  # pragma: no cover - abstract
         """Sample ``n`` items from ``model`` into ``out``; returns what was written. ``options`` are the
-        controls named in :attr:`sample_options` that the user gave (never None)."""
+        controls named in :attr:`sample_options` that the user gave (never None). The output is checked
+        before any work (:mod:`genforge.core.outputs`: ``force`` allows replacing a file of another kind or
+        one of ``inputs``, the run's own data); large outputs are streamed, calling ``progress(done, n)``."""
         raise NotImplementedError
 
     def evaluate(self, *, run=None, model=None, samples: Path | None = None, real: str | None = None,
@@ -90,7 +98,7 @@ class Modality:
         raise NotImplementedError
 
     def impute_file(self, model, table: Path, out: Path, *, seed: int | None = None,
-                    encoding: str | None = None) -> dict[str, Any]:
+                    encoding: str | None = None, force: bool = False) -> dict[str, Any]:
         """Fill the missing values of a data file with ``model`` (modalities that can)."""
         raise ConfigError(f"model '{model.name}' learns {self.plural}; impute needs a table model")
 

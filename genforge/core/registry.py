@@ -14,6 +14,8 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from genforge.core.errors import ConfigError, GenforgeError, RunDirError
 
 if TYPE_CHECKING:
@@ -131,7 +133,12 @@ def load(path, device: str = "cpu") -> "Generator":
     except GenforgeError as err:
         raise RunDirError(f"'{run.config_path}' does not describe a model genforge can build ({err}); "
                           f"restore it or retrain") from None
-    except (RuntimeError, KeyError, TypeError, ValueError) as err:  # weights that do not fit the config
+    except ValidationError as err:  # the model's own saved state (a table's encoding, say) failed its schema
+        from genforge.core.runs import describe_validation
+
+        raise RunDirError(f"'{run.weights_path}' has damaged metadata ({describe_validation(err)}); retrain or "
+                          f"restore it") from None
+    except (RuntimeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as err:  # weights that do not fit the config
         raise RunDirError(f"'{run.weights_path}' does not match '{run.config_path}' "
                           f"({str(err).strip().splitlines()[0][:200]}); restore both from the same run or retrain") from None
     if device != "cpu" and hasattr(model, "to"):

@@ -19,6 +19,8 @@ complete checkpoint in place.
 from __future__ import annotations
 
 import json
+import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,11 @@ class WeightsMeta(BaseModel):
     config: dict[str, Any] | None = None
 
 
+def describe_validation(err: ValidationError) -> str:
+    """The first problem of a pydantic error as ``'where' what`` (for one-line messages)."""
+    return _problem(err)
+
+
 def _problem(err: ValidationError) -> str:
     e = err.errors()[0]
     where = ".".join(str(p) for p in e["loc"]) or "the file"
@@ -70,7 +77,14 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, A
     """Atomically write ``tensors`` to a safetensors file with ``meta`` as JSON metadata."""
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     with io.atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"genforge": json.dumps(meta)})
+        try:
+            save_file(tensors, str(tmp), metadata={"genforge": json.dumps(meta)})
+        except SafetensorError as err:  # its I/O errors arrive as text: "... (os error 28)"
+            found = re.search(r"os error (\d+)", str(err))
+            if found is None:
+                raise
+            code = int(found.group(1))
+            raise OSError(code, os.strerror(code), str(tmp)) from None
 
 
 def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -108,7 +122,8 @@ class RunDir:
         while path.exists():
             i += 1
             path = root / f"{name}-{i}"
-        path.mkdir(parents=True)
+        with io.reporting_os_errors(path, "create run directory"):
+            path.mkdir(parents=True)
         return cls(path)
 
     @classmethod
@@ -220,6 +235,14 @@ class RunDir:
 
     def save_checkpoint(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         save_tensors(self.checkpoint_path, tensors, meta)
+
+    def checkpoint_step(self) -> int | None:
+        """The step of the checkpoint on disk (read from its header only), or None if there is none usable."""
+        try:
+            with safe_open(str(self.checkpoint_path), framework="pt") as f:
+                return int(json.loads((f.metadata() or {}).get("genforge", "{}"))["step"])
+        except Exception:  # noqa: BLE001 - missing, damaged or foreign: there is no checkpoint to continue from
+            return None
 
     def load_checkpoint(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
         return load_tensors(self.checkpoint_path) if self.checkpoint_path.exists() else None

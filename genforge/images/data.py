@@ -255,6 +255,8 @@ def _load_image_folder(folder: Path, size: int | None, limit: int | None):
         names, items = None, [(f, -1) for f in flat]
     if limit is not None:
         items = items[:limit]
+    if size is not None:
+        check_resize_memory(len(items), 3, size)
 
     arrays, first_size = [], None
     for f, _ in items:
@@ -289,8 +291,18 @@ def _pick_array(data, keys: tuple[str, ...]):
 
 def _load_array_file(path: Path):
     """Load images (and optional labels) from a .npz or .npy file."""
+    npy = path.suffix.lower() == ".npy"
     try:
-        if path.suffix.lower() == ".npy":
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise DataError(f"cannot read '{path}' ({_why(e)}); check the path and its permissions") from None
+    if not head.startswith(b"\x93NUMPY" if npy else (b"PK\x03\x04", b"PK\x05\x06")):
+        what = "an .npy array" if npy else "an .npz archive"
+        raise DataError(f"'{path}' is not {what} (it does not start like one{'; it is empty' if not head else ''}); "
+                        f"save the images with numpy.{'save' if npy else 'savez'}, or give another file")
+    try:
+        if npy:
             x, y = np.load(path, allow_pickle=False), None
         else:
             with np.load(path, allow_pickle=False) as data:
@@ -360,6 +372,15 @@ def _to_nhwc(x: np.ndarray, path: Path) -> np.ndarray:
 # ----------------------------------------------------------------------------- processing
 
 
+def check_resize_memory(n: int, channels: int, size: int) -> None:
+    """Refuse (before any work) resizing ``n`` images to ``size`` x ``size`` when the float copies would
+    not fit under the memory limit (:mod:`genforge.core.limits`)."""
+    from genforge.core.limits import check_memory
+
+    check_memory(2 * n * channels * size * size * 4, f"resizing {n:,} images to {size}x{size}",
+                 "pick a smaller --size or fewer images (--limit N)")
+
+
 def _finish(x: np.ndarray, y, names, source: str, *, size, channels, limit) -> ImageDataset:
     """Turn NHWC uint8/float arrays into an ImageDataset: limit, scale, channels, resize."""
     if limit is not None:
@@ -376,6 +397,7 @@ def _finish(x: np.ndarray, y, names, source: str, *, size, channels, limit) -> I
     elif channels == 3 and t.shape[1] == 1:
         t = t.repeat(1, 3, 1, 1)
     if size is not None and tuple(t.shape[2:]) != (size, size):
+        check_resize_memory(len(t), t.shape[1], size)
         t = torch.cat([F.interpolate(chunk, size=(size, size), mode="bilinear", align_corners=False,
                                      antialias=True) for chunk in t.split(4096)])
     t = t.clamp(-1.0, 1.0).contiguous()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -86,11 +87,12 @@ def save_grid(x: torch.Tensor | np.ndarray, path: str | Path, nrow: int | None =
     return Path(path)
 
 
-def save_png_folder(x: torch.Tensor | np.ndarray, directory: str | Path, labels=None) -> list[Path]:
+def save_png_folder(x: torch.Tensor | np.ndarray, directory: str | Path, labels=None, start: int = 0) -> list[Path]:
     """Write one PNG per image: ``{index:06d}.png``, or ``{label}/{index:06d}.png`` with labels.
 
     The labelled layout is an image folder with one sub-folder per class, which
-    :func:`genforge.images.data.load_images` reads back. Returns the written paths.
+    :func:`genforge.images.data.load_images` reads back. ``start`` is the index of the first image
+    (to write a long sample chunk by chunk). Returns the written paths.
     """
     imgs, directory = to_uint8(x), Path(directory)
     if labels is not None:
@@ -100,9 +102,64 @@ def save_png_folder(x: torch.Tensor | np.ndarray, directory: str | Path, labels=
     paths = []
     for i, img in enumerate(imgs):
         sub = directory if labels is None else directory / str(labels[i].item())
-        paths.append(sub / f"{i:06d}.png")
+        paths.append(sub / f"{start + i:06d}.png")
         _save_png(img, paths[-1])
     return paths
+
+
+class NpzWriter:
+    """Write ``n`` images into one ``.npz`` chunk by chunk, so memory stays bounded for any ``n``.
+
+    The file holds uint8 ``(n, H, W, C)`` under ``x`` (and int64 labels under ``y``), like
+    :func:`save_npz`, and is written atomically: it appears complete, or not at all::
+
+        with NpzWriter(path, n, (28, 28, 1), labels=y) as out:
+            for chunk in model.sample_chunks(n):
+                out.write(chunk)
+    """
+
+    def __init__(self, path: str | Path, n: int, hwc: tuple[int, int, int], labels=None):
+        self.path, self.n, self.hwc, self.count = Path(path), int(n), tuple(int(v) for v in hwc), 0
+        self.labels = None if labels is None else np.asarray(
+            labels.detach().cpu() if isinstance(labels, torch.Tensor) else labels).astype(np.int64).reshape(-1)
+        if self.labels is not None and len(self.labels) != self.n:
+            raise ValueError(f"got {len(self.labels)} labels for {self.n} images")
+
+    def __enter__(self) -> "NpzWriter":
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        try:
+            self._zip = zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True)
+            self._member = self._zip.open("x.npy", "w", force_zip64=True)
+            np.lib.format.write_array_header_1_0(self._member, {"descr": "|u1", "fortran_order": False,
+                                                                "shape": (self.n, *self.hwc)})
+        except BaseException as err:
+            self._atomic.__exit__(type(err), err, err.__traceback__)
+            raise
+        return self
+
+    def write(self, x: torch.Tensor | np.ndarray) -> None:
+        """Append a chunk of float images ``(m, C, H, W)`` in [-1, 1] (or uint8 ``(m, H, W, C)``)."""
+        imgs = x if isinstance(x, np.ndarray) and x.dtype == np.uint8 else to_uint8(x)
+        if tuple(imgs.shape[1:]) != self.hwc or self.count + len(imgs) > self.n:
+            raise ValueError(f"chunk of shape {imgs.shape} does not fit {self.n} images of {self.hwc}")
+        self._member.write(np.ascontiguousarray(imgs).tobytes())
+        self.count += len(imgs)
+
+    def __exit__(self, kind, err, tb) -> bool:
+        try:
+            if err is None and self.count != self.n:
+                raise ValueError(f"wrote {self.count} of {self.n} images")
+            self._member.close()
+            if err is None and self.labels is not None:
+                with self._zip.open("y.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, self.labels, allow_pickle=False)
+            self._zip.close()
+        except BaseException as failure:
+            self._atomic.__exit__(type(failure), failure, failure.__traceback__)
+            raise
+        self._atomic.__exit__(kind, err, tb)
+        return False
 
 
 def save_npz(path: str | Path, x: torch.Tensor | np.ndarray, labels=None) -> Path:

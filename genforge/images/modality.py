@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from genforge.core.errors import ConfigError
 from genforge.core.modality import Modality
 from genforge.core.registry import register_modality
 from genforge.images.data import ImageDataset, load_images
 
 SAMPLE_KINDS = "a .npz file, a .png grid, or a folder name"
+MAX_GRID = 10_000  # images in one grid picture
 
 
 class ImageModality(Modality):
@@ -29,6 +32,13 @@ class ImageModality(Modality):
         path = str(p.resolve()) if p.exists() else str(data)
         return {"kind": self.name, "path": path, "size": options.get("size"), "channels": options.get("channels"),
                 "split": "train", "limit": options.get("limit")}
+
+    def recognizes(self, data: str) -> bool:
+        from genforge.images.data import IMAGE_EXTS
+
+        p = Path(str(data))
+        return (str(data) == self.default_data or p.suffix.lower() in (".npz", ".npy", *IMAGE_EXTS)
+                or "ubyte" in p.name.lower() or p.is_dir())
 
     def load_data(self, spec: dict[str, Any]) -> ImageDataset:
         return load_images(spec["path"], size=spec.get("size"), channels=spec.get("channels"),
@@ -62,24 +72,55 @@ class ImageModality(Modality):
                 f"genforge evaluate {run.path}"]
 
     # -- sample -----------------------------------------------------------------------------------
-    def write_samples(self, model, n, out, *, seed=None, label=None) -> dict[str, Any]:
-        from genforge.images.imageio import save_grid, save_npz, save_png_folder
+    def write_samples(self, model, n, out, *, seed=None, label=None, force=False, progress=None,
+                      inputs=()) -> dict[str, Any]:
+        """Images into ``.npz`` (streamed: bounded memory for any ``n``), one grid ``.png`` (at most
+        ``MAX_GRID`` images) or a folder of PNGs (streamed into a staging folder, moved into place when
+        complete). Outputs are checked before any sampling (:mod:`genforge.core.outputs`)."""
+        from genforge.core.outputs import atomic_folder, check_output_file, check_output_folder, warn_if_disk_small
+        from genforge.images.imageio import NpzWriter, save_grid, save_png_folder
 
         suffix = out.suffix.lower()
         kind = "npz" if suffix == ".npz" else "grid" if suffix == ".png" else (
             "folder" if out.suffix == "" or str(out).endswith("/") else None)
         if kind is None:
             raise ConfigError(f"cannot write samples to '{out}': use {SAMPLE_KINDS}")
+        if kind == "grid" and n > MAX_GRID:
+            raise ConfigError(f"a grid of {n:,} images is too big to look at (at most {MAX_GRID:,}); write more "
+                              f"than that to a .npz file or a folder")
         labels = parse_label(label)
-        x = model.sample(n, labels=labels, seed=seed)
-        y = model.resolve_labels(n, labels) if model.conditional else None
-        if kind == "npz":
-            save_npz(out, x, y)
-        elif kind == "grid":
-            save_grid(x, out, nrow=model.num_classes if (model.conditional and labels is None) else None)
+        model.check_count(n)
+        y = model.resolve_labels(n, labels) if model.conditional else None  # bad labels: refused before any work
+        c, h, w = model.image_shape
+        if kind == "folder":
+            check_output_folder(out, force=force)
         else:
-            save_png_folder(x, out, None if y is None else y.numpy())
-        return {"path": str(out), "kind": kind, "n": n, "shape": list(x.shape), "model": model.name, "noun": "images"}
+            check_output_file(out, force=force, inputs=inputs)
+        warn_if_disk_small(out, n * c * h * w, f"{n:,} images of {c}x{h}x{w}")
+        chunks = model.sample_chunks(n, labels=labels, seed=seed)
+        done = 0
+
+        def advance(m: int) -> None:
+            nonlocal done
+            done += m
+            if progress is not None:
+                progress(done, n)
+
+        if kind == "npz":
+            with NpzWriter(out, n, (h, w, c), labels=y) as writer:
+                for x in chunks:
+                    writer.write(x)
+                    advance(len(x))
+        elif kind == "grid":
+            x = torch.cat(list(chunks))
+            save_grid(x, out, nrow=model.num_classes if (model.conditional and labels is None) else None)
+            advance(n)
+        else:
+            with atomic_folder(out) as stage:
+                for x in chunks:
+                    save_png_folder(x, stage, None if y is None else y[done:done + len(x)].numpy(), start=done)
+                    advance(len(x))
+        return {"path": str(out), "kind": kind, "n": n, "shape": [n, c, h, w], "model": model.name, "noun": "images"}
 
     # -- evaluate ---------------------------------------------------------------------------------
     def evaluate(self, *, run=None, model=None, samples=None, real=None, n=None, seed=0, target=None,
@@ -116,7 +157,7 @@ class ImageModality(Modality):
         result = evaluate_images(real_train, fake, real_test=real_test, fake_labels=fake_labels, extractor=extractor,
                                  model=model, seed=seed, tstr=tstr, log=log)
         result["title"] = title
-        out_dir.mkdir(parents=True, exist_ok=True)
+        io.ensure_dir(out_dir)
         metrics_path = out_dir / "metrics.json"
         io.write_json(metrics_path, result)
         report = write_images_report(out_dir / "report.html", result, fake, real_train.x, title=title,

@@ -11,7 +11,7 @@ import pandas as pd
 from genforge.core.errors import ConfigError
 from genforge.core.modality import Modality
 from genforge.core.registry import register_modality
-from genforge.tables.data.readers import load_table, save_table
+from genforge.tables.data.readers import load_table, save_table, save_table_chunks
 
 
 class TableModality(Modality):
@@ -31,6 +31,10 @@ class TableModality(Modality):
         return {"kind": self.name, "path": path, "table": options.get("table"),
                 "metadata": str(Path(meta).resolve()) if meta else None, "encoding": options.get("encoding"),
                 "limit": options.get("limit")}
+
+    def recognizes(self, data: str) -> bool:
+        text = str(data)
+        return text == self.default_data or "://" in text or Path(text).suffix.lower() in (".csv", ".tsv", ".parquet")
 
     def load_data(self, spec: dict[str, Any]) -> pd.DataFrame:
         df, source = load_table(spec["path"], table=spec.get("table"), encoding=spec.get("encoding") or "utf-8")
@@ -69,23 +73,41 @@ class TableModality(Modality):
                 f"genforge impute {run.path} incomplete.csv -o completed.csv"]
 
     # -- sample -----------------------------------------------------------------------------------
-    def write_samples(self, model, n, out, *, seed=None, where=None) -> dict[str, Any]:
-        from genforge.tables.models.base import parse_where
+    def write_samples(self, model, n, out, *, seed=None, where=None, force=False, progress=None,
+                      inputs=()) -> dict[str, Any]:
+        """Rows into ``.csv`` or ``.parquet``, streamed chunk by chunk (bounded memory for any ``n``);
+        ``where`` and the output are checked before any sampling."""
+        from genforge.core.outputs import check_output_file, warn_if_disk_small
+        from genforge.tables.models.base import BYTES_PER_CELL, parse_where
 
         if out.suffix.lower() not in (".csv", ".parquet"):
             raise ConfigError(f"cannot write rows to '{out}': use a .csv or .parquet file")
         cond = parse_where(where) if isinstance(where, str) else (where or {})
+        model.check_count(n, "rows")
+        model.normalise_where(cond)  # an unknown column or value: refused before the output is touched
+        check_output_file(out, force=force, inputs=inputs)
+        width = len(model.schema.columns)
+        warn_if_disk_small(out, n * width * BYTES_PER_CELL / 4, f"{n:,} rows of {width} columns")
         t0 = time.perf_counter()
-        df = model.sample(n, where=cond, seed=seed)
-        secs = time.perf_counter() - t0
-        save_table(df, out)
-        return {"path": str(out), "kind": out.suffix.lstrip(".").lower(), "n": n, "shape": list(df.shape),
-                "model": model.name, "seconds": round(secs, 2), "where": cond, "noun": "rows"}
+        done = 0
+
+        def advance(m: int) -> None:
+            nonlocal done
+            done += m
+            if progress is not None:
+                progress(done, n)
+
+        save_table_chunks(model.sample_chunks(n, where=cond, seed=seed), out, progress=advance)
+        return {"path": str(out), "kind": out.suffix.lstrip(".").lower(), "n": n, "shape": [n, width],
+                "model": model.name, "seconds": round(time.perf_counter() - t0, 2), "where": cond, "noun": "rows"}
 
     # -- impute -------------------------------------------------------------------------------------
-    def impute_file(self, model, table, out, *, seed=None, encoding=None) -> dict[str, Any]:
+    def impute_file(self, model, table, out, *, seed=None, encoding=None, force=False) -> dict[str, Any]:
+        from genforge.core.outputs import check_output_file
+
         if out.suffix.lower() not in (".csv", ".parquet"):
             raise ConfigError(f"cannot write the completed table to '{out}': use a .csv or .parquet file")
+        check_output_file(out, force=force, inputs=[table])
         df, _ = load_table(table, encoding=encoding or "utf-8")
         holes = int(df.isna().to_numpy().sum())
         done = model.impute(df, seed=seed)
@@ -130,7 +152,7 @@ class TableModality(Modality):
         result = evaluate_table(real_train, synthetic, holdout=holdout, target=target, metadata=metadata, seed=seed,
                                 log=log)
         result["title"] = title
-        out_dir.mkdir(parents=True, exist_ok=True)
+        io.ensure_dir(out_dir)
         metrics_path = out_dir / "metrics.json"
         io.write_json(metrics_path, result)
         report = write_table_report(out_dir / "report.html", result, real_train, synthetic, title=title,

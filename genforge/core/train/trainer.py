@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import torch
 
 from genforge.core.config import TrainConfig
-from genforge.core.errors import RunDirError, TrainingDiverged
+from genforge.core.errors import OutputError, RunDirError, TrainingDiverged
 from genforge.core.runs import RunDir
 from genforge.core.train import distributed as dist
 from genforge.core.train import state as st
@@ -171,6 +171,12 @@ class Trainer:
         """
         self._setup(resume)
         try:
+            return self._fit()
+        except OutputError as err:  # a full disk, say: say what is safe on disk and how to go on
+            raise OutputError(f"{err}; {self._after_write_failure()}") from None
+
+    def _fit(self) -> dict[str, Any]:
+        try:
             with self._stop_at_step_boundary():
                 self._loop()
         except KeyboardInterrupt:
@@ -264,6 +270,28 @@ class Trainer:
     def _end(self) -> None:
         for cb in self.callbacks:
             cb.on_end(self)
+
+    def _after_write_failure(self) -> str:
+        """After a failed write: stop the callbacks, mark the run failed where possible, and say what the
+        run directory holds now (the last complete checkpoint, or none) and how to continue."""
+        self.status = "failed"
+        for cb in self.callbacks:
+            try:
+                cb.on_end(self)
+            except Exception:  # noqa: BLE001 - the disk that failed may fail them too; the message matters more
+                pass
+        if self.run is None:
+            return f"training stopped at step {self.step}"
+        try:
+            self.write_summary()
+        except OutputError:
+            pass
+        kept = self.run.checkpoint_step()
+        if kept is None:
+            return (f"training stopped at step {self.step} before any checkpoint was complete; free space, then "
+                    f"train again with 'genforge train --resume {self.run.path} --restart'")
+        return (f"training stopped at step {self.step}; the last complete checkpoint (step {kept}) is kept in "
+                f"'{self.run.path}'; free space, then continue with 'genforge train --resume {self.run.path}'")
 
     def _diverged(self, key: str, value: float) -> None:
         self.status = "diverged"

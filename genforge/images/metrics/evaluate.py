@@ -16,7 +16,7 @@ from genforge.core.errors import ConfigError, DataError
 from genforge.core.metrics.rows import annotate_rows, metric_row
 from genforge.core.metrics.timing import Stopwatch
 from genforge.images.metrics import fidelity as fm
-from genforge.images.metrics.features import Extractor, domain_extractor, train_domain_cnn
+from genforge.images.metrics.features import DomainCNN, Extractor, domain_extractor, train_domain_cnn
 
 EXPLAIN = {
     "fid": "Fréchet distance between feature Gaussians of generated and real test images (lower is better)",
@@ -79,6 +79,10 @@ def evaluate_images(real, fake: torch.Tensor, *, real_test=None, fake_labels: to
     watch = Stopwatch()
     fake = _check_images(fake, "generated images")
     real, real_test = _split_and_check(real, real_test, fake, fake_labels, seed)
+    if extractor is None:  # before training the feature network: the Fréchet distance's need of samples
+        d = DomainCNN.feature_dim
+        fm.check_full_rank("generated", len(fake), d)
+        fm.check_full_rank("real test", len(real_test), d)
     with watch("feature_network"):
         if extractor is None:
             extractor = domain_extractor(real.x, real.y, source=real.source, seed=seed, use_cache=use_cache, log=log)

@@ -25,6 +25,15 @@ def _sqrtm_psd(a: np.ndarray) -> np.ndarray:
     return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
 
 
+def check_full_rank(name: str, n: int, d: int) -> None:
+    """Refuse a set of ``n`` samples too small for a full-rank covariance of ``d``-d features."""
+    if n <= d:
+        raise ConfigError(
+            f"Fréchet distance needs more than {d} {name} samples for a full-rank covariance of {d}-d features "
+            f"(got {n}); evaluate with more samples (e.g. --n {max(2 * d, 1000)})"
+        )
+
+
 def frechet_distance(real, fake) -> float:
     """FD between Gaussians fitted to two feature sets (the FID formula), in float64.
 
@@ -35,11 +44,7 @@ def frechet_distance(real, fake) -> float:
     r, f = _f64(real), _f64(fake)
     d = r.shape[1]
     for name, x in (("real", r), ("generated", f)):
-        if len(x) <= d:
-            raise ConfigError(
-                f"Fréchet distance needs more than {d} {name} samples for a full-rank covariance of {d}-d features "
-                f"(got {len(x)}); evaluate with more samples (e.g. --n {max(2 * d, 1000)})"
-            )
+        check_full_rank(name, len(x), d)
     mu_r, mu_f = r.mean(0), f.mean(0)
     s_r, s_f = np.cov(r, rowvar=False), np.cov(f, rowvar=False)
     s_r_half = _sqrtm_psd(s_r)

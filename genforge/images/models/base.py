@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Iterator, Sequence
 
 import torch
 
+from genforge.core.config import check_seed
 from genforge.core.errors import ConfigError, DataError
 from genforge.core.generator import NeuralGenerator
 from genforge.images.models.layers import check_image_shape
@@ -16,6 +17,9 @@ LabelsLike = int | str | Sequence[int | str] | torch.Tensor | None
 # differently depending on where it falls in their row blocking (and thread split); aligned
 # chunks give every row the same position, so samples are bit-identical for any batch size.
 SAMPLE_ALIGN = 64
+# Noise is drawn for this many samples at a time (a multiple of SAMPLE_ALIGN): memory stays bounded for
+# any number of samples, and a sample's noise does not depend on how the output is written.
+NOISE_BLOCK = 1024
 
 
 class ImageGenerator(NeuralGenerator):
@@ -44,6 +48,8 @@ class ImageGenerator(NeuralGenerator):
         if self.image_shape is None:
             self.config.image_shape = shape
         elif self.image_shape != shape:
+            if self.convolutional:  # a configured shape the networks cannot take is the problem, not the data
+                check_image_shape(self.image_shape)
             raise DataError(
                 f"model '{self.name}' expects images of shape {self.image_shape} but the data has {shape}; "
                 f"pass --size {self.image_shape[-1]} (and --channels {self.image_shape[0]}) or create a new model"
@@ -100,6 +106,11 @@ class ImageGenerator(NeuralGenerator):
         if self.convolutional:
             check_image_shape(self.image_shape)
 
+    def check_data_options(self, options) -> None:
+        size, channels = options.get("size"), options.get("channels")
+        if self.convolutional and size is not None:
+            check_image_shape((channels or 1, size, size))
+
     def noise(self, n: int, generator: torch.Generator | None) -> torch.Tensor:  # pragma: no cover
         """The latent draws for ``n`` samples (from ``generator``, or the global random state if None)."""
         raise NotImplementedError
@@ -119,22 +130,42 @@ class ImageGenerator(NeuralGenerator):
 
         ``labels``: for conditional models, one class (int or name) or one per sample
         (default: classes in turn). ``seed`` makes the draw reproducible without touching
-        the global random state. ``batch_size`` only bounds memory: the noise of all ``n``
-        samples is drawn first, and the networks run on chunks that start at multiples of
-        ``SAMPLE_ALIGN`` rows (``batch_size`` is rounded up to one), so that each row meets the
-        same BLAS kernel blocking and the result is the same for any ``batch_size``.
+        the global random state. ``batch_size`` only bounds the networks' working memory; the
+        result is the same for any ``batch_size`` (see :meth:`sample_chunks`). The whole result is
+        held in memory, so a request over the memory limit is refused: stream it with
+        :meth:`sample_chunks` (``genforge sample`` does).
+        """
+        from genforge.core.limits import check_memory
+
+        self.check_count(n)
+        c, h, w = self.image_shape
+        check_memory(n * c * h * w * 4, f"holding {n:,} images of {c}x{h}x{w} as floats",
+                     "sample fewer at once, or stream them with sample_chunks() or 'genforge sample', which writes "
+                     "in chunks")
+        return torch.cat(list(self.sample_chunks(n, labels=labels, seed=seed, batch_size=batch_size)))
+
+    @torch.no_grad()
+    def sample_chunks(self, n: int, *, labels: LabelsLike = None, seed: int | None = None,
+                      batch_size: int = 1000) -> Iterator[torch.Tensor]:
+        """Draw ``n`` images chunk by chunk (float ``(m, C, H, W)`` in [-1, 1], at most ``NOISE_BLOCK`` each),
+        so that any number of samples can be written with bounded memory.
+
+        The noise is drawn in fixed blocks of ``NOISE_BLOCK`` samples, one after the other from one
+        generator, and the networks run on chunks that start at multiples of ``SAMPLE_ALIGN`` rows
+        (``batch_size`` is rounded up to one), so that each row meets the same BLAS kernel blocking:
+        sample ``i`` is the same whatever ``batch_size`` and however the chunks are consumed.
         """
         self.check_count(n)
+        check_seed(seed)
         y = self.resolve_labels(n, labels)
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         self.prepare_sampling()
         self.eval()
-        z = self.noise(n, gen)  # one draw for all n: sample i does not depend on the chunking
-        step = -(-max(int(batch_size), 1) // SAMPLE_ALIGN) * SAMPLE_ALIGN
-        chunks = []
-        for start in range(0, n, step):
-            yb = y[start:start + step] if y is not None else None
-            yb = yb.to(self.device) if yb is not None else None
-            chunks.append(self.decode(z[start:start + step].to(self.device), yb).float().clamp_(-1, 1).cpu())
-        return torch.cat(chunks)
-
+        step = min(-(-max(int(batch_size), 1) // SAMPLE_ALIGN) * SAMPLE_ALIGN, NOISE_BLOCK)
+        for block in range(0, n, NOISE_BLOCK):
+            z = self.noise(min(NOISE_BLOCK, n - block), gen)
+            chunks = []
+            for start in range(0, len(z), step):
+                yb = y[block + start:block + start + step].to(self.device) if y is not None else None
+                chunks.append(self.decode(z[start:start + step].to(self.device), yb).float().clamp_(-1, 1).cpu())
+            yield torch.cat(chunks)

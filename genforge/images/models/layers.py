@@ -31,7 +31,8 @@ def check_image_shape(shape) -> tuple[int, int, int]:
     if c not in (1, 3):
         raise ConfigError(f"image_shape {tuple(shape)}: 1 (grayscale) or 3 (RGB) channels are supported")
     if h != w or h < 8:
-        raise ConfigError(f"image_shape {tuple(shape)}: square images of at least 8x8 are supported; use --size N")
+        raise ConfigError(f"image_shape {tuple(shape)}: square images of at least 8x8 are supported; "
+                          f"use --size N with N >= 8 (e.g. 8, 16, 28, 32 or 64)")
     return c, h, w
 
 

@@ -11,7 +11,6 @@ column's dtype; :func:`make_ids` makes fresh unique ids following a column's pat
 
 from __future__ import annotations
 
-import uuid
 import warnings
 
 import numpy as np
@@ -137,20 +136,3 @@ def _format_number(v: float, col: Column):
     if col.kind == "integer":
         return str(int(v))
     return f"{v:.{col.decimals if col.decimals is not None else 6}f}"
-
-
-def make_ids(pattern: str, first: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` fresh unique ids following ``pattern``; numbered patterns count up from ``first``."""
-    if pattern == "uuid":
-        return np.array([str(uuid.UUID(bytes=rng.bytes(16), version=4)) for _ in range(n)], dtype=object)
-    if pattern.startswith("token:"):
-        length = int(pattern.split(":")[1])
-        alphabet = np.array(list("ABCDEFGHJKLMNPQRSTUVWXYZ23456789"))
-        ids = {"".join(alphabet[rng.integers(len(alphabet), size=length)]) for _ in range(n)}
-        while len(ids) < n:
-            ids.add("".join(alphabet[rng.integers(len(alphabet), size=length)]))
-        return np.array(sorted(ids), dtype=object)[rng.permutation(n)]
-    numbers = np.arange(first, first + n)
-    if pattern == "int":
-        return numbers
-    return np.array([pattern.format(int(i)) for i in numbers], dtype=object)

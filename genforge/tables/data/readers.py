@@ -26,6 +26,10 @@ _KINDS = "pass a .csv, .tsv or .parquet file, a database URL like sqlite:///shop
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
 
 
+MEMORY_PER_BYTE_TEXT = 6      # estimated bytes of memory per byte of a CSV/TSV file while it is read
+MEMORY_PER_BYTE_PARQUET = 20  # ... and per byte of a (compressed) Parquet file
+
+
 def load_table(source: str | Path, *, table: str | None = None, encoding: str = "utf-8") -> tuple[pd.DataFrame, str]:
     """Load a table as ``(df, description)``.
 
@@ -56,8 +60,14 @@ def load_table(source: str | Path, *, table: str | None = None, encoding: str = 
     suffix = path.suffix.lower()
     if suffix not in TABLE_EXTS:
         raise DataError(f"unsupported table file '{source}' (extension '{path.suffix}'); {_KINDS}")
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise DataError(f"table file '{source}' is empty; export the table again with a header row and data")
+    from genforge.core.limits import check_memory, human
+
+    # a DataFrame takes several times its file's size (text cells are Python objects; Parquet is compressed)
+    check_memory(size * (MEMORY_PER_BYTE_PARQUET if suffix in (".parquet", ".pq") else MEMORY_PER_BYTE_TEXT),
+                 f"reading the {human(size)} table '{source}'", "give a smaller table (e.g. a sample of its rows)")
     if suffix in (".parquet", ".pq"):
         df, header = _read_parquet(path)
     else:
@@ -68,15 +78,43 @@ def load_table(source: str | Path, *, table: str | None = None, encoding: str = 
 
 def save_table(df: pd.DataFrame, path: str | Path) -> Path:
     """Write ``df`` atomically to a ``.csv`` (without the index) or ``.parquet`` file; return the path."""
+    return save_table_chunks([df], path)
+
+
+def save_table_chunks(chunks, path: str | Path, progress=None) -> Path:
+    """Write DataFrames with the same columns, one after another, as one table file: ``.csv`` (header
+    once) or ``.parquet`` (one row group per chunk, every chunk cast to the first one's types). Memory
+    holds one chunk at a time; the file appears complete or not at all. ``progress(rows)`` is called
+    after each chunk."""
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise ConfigError(f"cannot save a table as '{path.name}'; use a .csv or .parquet file name")
     with atomic_path(path) as tmp:
         if suffix == ".csv":
-            df.to_csv(tmp, index=False)
+            with open(tmp, "w", encoding="utf-8", newline="") as f:
+                for i, df in enumerate(chunks):
+                    df.to_csv(f, index=False, header=i == 0)
+                    if progress is not None:
+                        progress(len(df))
         else:
-            df.to_parquet(tmp, index=False)
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            writer = None
+            try:
+                for df in chunks:
+                    if writer is None:
+                        first = pa.Table.from_pandas(df, preserve_index=False)
+                        writer = pq.ParquetWriter(str(tmp), first.schema)
+                        writer.write_table(first)
+                    else:
+                        writer.write_table(pa.Table.from_pandas(df, schema=writer.schema, preserve_index=False))
+                    if progress is not None:
+                        progress(len(df))
+            finally:
+                if writer is not None:
+                    writer.close()
     return path
 
 
@@ -127,10 +165,10 @@ def _read_delimited(path: Path, sep: str, encoding: str) -> tuple[pd.DataFrame, 
     text = text.lstrip("\ufeff")
     if not text.strip():
         raise DataError(f"table file '{path}' is empty; export the table again with a header row and data")
-    header = next(csv.reader(io.StringIO(text), delimiter=sep), [])
     try:
+        header = next(csv.reader(io.StringIO(text), delimiter=sep), [])
         df = pd.read_csv(io.StringIO(text), sep=sep, keep_default_na=True, low_memory=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as e:
         raise DataError(f"cannot read '{path}' as a table ({describe_error(e)}); "
                         f"check the delimiter and quoting") from None
     return df, header

@@ -38,11 +38,12 @@ from typing import Annotated, Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, PlainValidator
+from pydantic import AfterValidator, BaseModel, ConfigDict, PlainValidator
 
 from genforge.core.config import validate
 from genforge.core.errors import ConfigError, DataError
 from genforge.core.io import write_json
+from genforge.tables.data.ids import UUID, check_id_pattern, infer_id_pattern
 from genforge.tables.data.dates import DATE_FORMATS, best_date_format, parse_datetimes, to_epoch_seconds
 
 # DATE_FORMATS, parse_datetimes and to_epoch_seconds live in genforge.tables.data.dates and are re-exported here
@@ -52,8 +53,6 @@ __all__ = ["DATE_FORMATS", "KINDS", "Column", "Kind", "Schema", "count_decimals"
 Kind = Literal["continuous", "integer", "categorical", "boolean", "datetime", "id", "text"]
 KINDS: tuple[str, ...] = get_args(Kind)
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_CODE = re.compile(r"^(\D*?)(\d+)$")
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _SAMPLE = 2000
 
@@ -84,7 +83,7 @@ class Column(BaseModel):
     categories: list | None = None
     frequencies: list[float] | None = None
     datetime_format: str | None = None
-    id_pattern: str | None = None
+    id_pattern: Annotated[str | None, AfterValidator(check_id_pattern)] = None
     reason: str = ""
 
 
@@ -231,7 +230,7 @@ def _infer_column(name: str, s: pd.Series, kind: str | None, fmt: str | None) ->
         col.categories = [to_jsonable(v) for v in counts.index]
         col.frequencies = [float(f) for f in counts.to_numpy() / counts.sum()]
     elif kind == "id":
-        col.id_pattern, lo, hi = _id_pattern(values)
+        col.id_pattern, lo, hi = infer_id_pattern(values)
         col.min, col.max = lo, hi
     return col
 
@@ -269,7 +268,7 @@ def _guess_kind(name: str, s: pd.Series, values: pd.Series) -> tuple[str, str]:
     if unique >= 0.95:
         spaces = float(text.str.contains(" ", regex=False).mean())
         sample = text.iloc[:_SAMPLE]
-        if sample.str.match(_UUID).all():
+        if sample.str.match(UUID).all():
             return "id", f"{nunique} unique uuids"
         if _id_like(name) or (spaces == 0.0 and n >= 50):
             return "id", f"{100 * unique:.0f}% unique codes like {text.iloc[0]!r}"
@@ -344,24 +343,6 @@ def _datetimes(name: str, s: pd.Series, values: pd.Series, fmt: str | None) -> t
                             f"in the metadata file")
     secs = parse_datetimes(name, values, None if is_dt else fmt)
     return secs, None if is_dt else fmt
-
-
-def _id_pattern(values: pd.Series) -> tuple[str, float | None, float | None]:
-    """How to make fresh ids like ``values``: ``(pattern, min number, max number)``."""
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        return "int", float(values.min()), float(values.max())
-    text = values.astype(str)
-    if text.iloc[:_SAMPLE].str.match(_UUID).all():
-        return "uuid", None, None
-    parts = text.str.extract(_CODE)
-    if parts[1].notna().all() and parts[0].nunique() == 1:
-        prefix = parts[0].iloc[0].replace("{", "{{").replace("}", "}}")
-        widths = parts[1].str.len()
-        padded = parts[1].str.startswith("0").any()
-        spec = f"{{:0{int(widths.max())}d}}" if padded or widths.nunique() == 1 else "{:d}"
-        nums = parts[1].astype(float)
-        return prefix + spec, float(nums.min()), float(nums.max())
-    return f"token:{max(8, int(text.str.len().median()))}", None, None
 
 
 def to_jsonable(v):

@@ -38,7 +38,9 @@ import pandas as pd
 
 from genforge.tables.data.dates import parse_datetimes
 from genforge.tables.data.schema import Column, Schema, to_jsonable
-from genforge.tables.data.columns import (MISSING, OTHER, fit_modes, make_ids, match_label, restore, restore_numeric,
+from genforge.tables.data.ids import make_ids
+from genforge.tables.data.state import check_transformer_state
+from genforge.tables.data.columns import (MISSING, OTHER, fit_modes, match_label, restore, restore_numeric,
                                          time_step)
 from genforge.core.errors import ConfigError, DataError
 
@@ -207,6 +209,7 @@ class TableTransformer:
         """Rebuild a fitted transformer from :meth:`to_state` output."""
         if not isinstance(state, dict) or state.get("format") != "genforge.table_transformer/1":
             raise ConfigError("not a saved table transformer state; re-train the model with this genforge version")
+        check_transformer_state(state)  # a damaged state is refused here, not somewhere inside sampling
         t = cls(Schema.from_dict(state["schema"]), max_modes=state["max_modes"],
                 max_categories=state["max_categories"], seed=state["seed"], modes=state.get("modes", True))
         t.columns = [dict(c) for c in state["columns"]]

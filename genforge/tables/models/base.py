@@ -13,29 +13,87 @@ before any sampling: an unknown column or a value never seen is a one-line Confi
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 
-from genforge.core.config import TrainConfig, validate
-from genforge.core.errors import ConfigError, DataError
+from genforge.core.config import TrainConfig, check_seed, validate
+from genforge.core.errors import ConfigError, DataError, GenforgeWarning
 from genforge.core.generator import Generator, NeuralGenerator
+from genforge.tables.data.combos import observed_pairs, unseen_pairs
 
 CONDITIONABLE = ("categorical", "boolean")
+CHUNK_ROWS = 100_000   # rows sampled at a time: memory stays bounded however many are asked for
+BYTES_PER_CELL = 100   # a generous estimate of one cell of a DataFrame (text cells included)
+
+
+_QUOTE_HINT = 'quote a name or value that holds a comma or "=": city="Paris, TX" (a quote inside quotes is "")'
+
+
+def _where_items(text: str):
+    """Split ``--where`` text into ``(column, value)`` pairs: commas separate pairs, double quotes keep
+    commas and ``=`` inside a name or value, ``""`` inside quotes is one quote."""
+    i, n = 0, len(text)
+
+    def token(stop: str) -> tuple[str, bool]:
+        nonlocal i
+        while i < n and text[i] == " ":
+            i += 1
+        if i < n and text[i] == '"':
+            i += 1
+            buf = []
+            while True:
+                if i >= n:
+                    raise ConfigError(f"--where {text}: a quote is not closed; {_QUOTE_HINT}")
+                if text[i] == '"':
+                    if i + 1 < n and text[i + 1] == '"':
+                        buf.append('"')
+                        i += 2
+                        continue
+                    i += 1
+                    break
+                buf.append(text[i])
+                i += 1
+            while i < n and text[i] == " ":
+                i += 1
+            if i < n and text[i] not in stop:
+                raise ConfigError(f"--where {text}: unexpected text after a quoted part; {_QUOTE_HINT}")
+            return "".join(buf), True
+        start = i
+        while i < n and text[i] not in stop:
+            i += 1
+        return text[start:i].strip(), False
+
+    while i < n:
+        key, quoted_key = token("=,")
+        if not key and not quoted_key and (i >= n or text[i] == ","):  # an empty part: "a=1,,b=2" or "a=1,"
+            i += 1
+            continue
+        if i >= n or text[i] != "=":
+            if key or i < n:
+                raise ConfigError(f"--where expects column=value pairs separated by commas, got '{key}'; "
+                                  f"{_QUOTE_HINT}")
+            break
+        i += 1
+        value, _ = token(",")
+        if not key:
+            raise ConfigError(f"--where {text}: a pair has no column name before '='")
+        yield key, value
+        i += 1  # the comma
 
 
 def parse_where(text: str | None) -> dict[str, str]:
-    """``"sex=Female,income=>50K"`` -> ``{"sex": "Female", "income": ">50K"}`` (values as text)."""
+    """``'sex=Female,income=>50K,city="Paris, TX"'`` -> ``{"sex": "Female", "income": ">50K", "city": "Paris, TX"}``
+    (values as text; double quotes keep commas). A column given twice is refused."""
     out: dict[str, str] = {}
-    for part in (text or "").split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise ConfigError(f"--where expects column=value pairs separated by commas, got '{part}'")
-        key, value = part.split("=", 1)
-        out[key.strip()] = value.strip()
+    for key, value in _where_items(text or ""):
+        if key in out:
+            raise ConfigError(f"--where gives column '{key}' twice ({key}={out[key]} and {key}={value}); "
+                              f"give each column once")
+        out[key] = value
     return out
 
 
@@ -49,6 +107,7 @@ class TableGenerator(Generator):
         super().__init__(**params)
         self.schema = None
         self.transformer = None
+        self.pairs = None  # category pairs seen together in training (tables.data.combos)
 
     # -- data ------------------------------------------------------------------------------------------
     def prepare(self, df: pd.DataFrame, metadata=None, seed: int = 0) -> None:
@@ -64,6 +123,7 @@ class TableGenerator(Generator):
         check_unique_columns(df)
         self.schema = infer_schema(df, metadata)
         self.transformer = TableTransformer(self.schema, **self.transformer_options(), seed=seed).fit(df)
+        self.pairs = observed_pairs(df, self.schema)
         if isinstance(self, NeuralGenerator):
             self.nets = {}  # new data, new encoding: networks are rebuilt for it
 
@@ -111,6 +171,12 @@ class TableGenerator(Generator):
 
     numeric_where: ClassVar[bool] = False
 
+    def warn_unseen(self, cond: dict[str, Any]) -> None:
+        """Warn (GenforgeWarning) for each pair of conditions that no training row holds together."""
+        for a, va, b, vb in unseen_pairs(self.pairs, self.schema, cond):
+            warnings.warn(GenforgeWarning(f"--where {a}={va} and {b}={vb}: no row of the training table has both; "
+                                          f"the rows will have them, but such rows are unlike the real data"))
+
     def adopt_data(self, df, *, metadata=None, seed: int = 0, **_options) -> None:
         """Infer the schema and fit the encoding on ``df`` unless a trained model already has them."""
         if self.schema is None:
@@ -142,17 +208,36 @@ class TableGenerator(Generator):
         """Draw ``n`` rows as a DataFrame with the training table's columns and dtypes.
 
         ``where``: ``{column: value}`` — every returned row has exactly these values (categorical
-        and boolean columns; numbers too for gaussian-copula). ``seed`` makes it reproducible.
+        and boolean columns; numbers too for gaussian-copula). ``seed`` makes it reproducible. The
+        rows are those of :meth:`sample_chunks` put together; a request over the memory limit is
+        refused (stream it with :meth:`sample_chunks`, as ``genforge sample`` does).
         """
+        from genforge.core.limits import check_memory
+
         self.check_count(n, "rows")
+        check_memory(n * max(1, len(self.schema.columns)) * BYTES_PER_CELL, f"holding {n:,} rows in memory",
+                     "sample fewer at once, or stream them with sample_chunks() or 'genforge sample', which "
+                     "writes in chunks")
+        return pd.concat(list(self.sample_chunks(n, where=where, seed=seed)))
+
+    def sample_chunks(self, n: int, *, where: dict | None = None, seed: int | None = None):
+        """Yield ``n`` rows as DataFrames of at most ``CHUNK_ROWS`` rows each (indexed ``0..n-1`` across
+        chunks), so any number of rows can be written with bounded memory; the rows for a seed are the
+        same however they are consumed."""
+        self.check_count(n, "rows")
+        check_seed(seed)
         cond = self.normalise_where(where)
+        self.warn_unseen(cond)
         self.transformer.reset_ids()  # the same seed gives the same table, ids included
         rng = np.random.default_rng(seed)
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        df = self.sample_frame(n, cond, rng, gen)
-        for col, value in cond.items():  # the model was trained to produce these; make it exact
-            df[col] = pd.Series([value] * n, index=df.index).astype(df[col].dtype)
-        return df
+        for start in range(0, n, CHUNK_ROWS):
+            m = min(CHUNK_ROWS, n - start)
+            df = self.sample_frame(m, cond, rng, gen)
+            for col, value in cond.items():  # the model was trained to produce these; make it exact
+                df[col] = pd.Series([value] * m, index=df.index).astype(df[col].dtype)
+            df.index = pd.RangeIndex(start, start + m)
+            yield df
 
     def sample_frame(self, n: int, cond: dict, rng: np.random.Generator, gen: torch.Generator) -> pd.DataFrame:
         data = self.sample_encoded(n, cond, gen)
@@ -166,6 +251,7 @@ class TableGenerator(Generator):
 
         Present cells are never changed; columns must match the training table.
         """
+        check_seed(seed)
         self._check_columns(df)
         rng = np.random.default_rng(seed)
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
@@ -259,7 +345,8 @@ class TableGenerator(Generator):
 
     # -- persistence -------------------------------------------------------------------------------------
     def weights_meta(self) -> dict[str, Any]:
-        return {"schema": self.schema.to_dict(), "transformer": self.transformer.to_state()}
+        return {"schema": self.schema.to_dict(), "transformer": self.transformer.to_state(),
+                **({"pairs": self.pairs} if self.pairs else {})}
 
     def restore_meta(self, meta: dict) -> None:
         from genforge.tables.data.schema import Schema
@@ -267,6 +354,8 @@ class TableGenerator(Generator):
 
         self.schema = Schema.from_dict(meta["schema"])
         self.transformer = TableTransformer.from_state(meta["transformer"])
+        pairs = meta.get("pairs")
+        self.pairs = pairs if isinstance(pairs, dict) else None
 
 
 def _settle_dtype(s: pd.Series, dtype) -> pd.Series:

@@ -96,7 +96,8 @@ class GaussianCopula(TableGenerator):
                 self.vars.append({"column": col.name, "type": "discrete", "categories": cats, "cum": cum.tolist()})
                 scores.append(self._discrete_scores(codes, cum, rng))
         z = np.column_stack(scores) if scores else np.zeros((len(df), 0))
-        corr = np.corrcoef(z, rowvar=False) if z.shape[1] > 1 else np.ones((z.shape[1], z.shape[1]))
+        with np.errstate(invalid="ignore", divide="ignore"):  # a constant score has no correlation: 0 below
+            corr = np.corrcoef(z, rowvar=False) if z.shape[1] > 1 else np.ones((z.shape[1], z.shape[1]))
         corr = np.nan_to_num(np.atleast_2d(corr))
         np.fill_diagonal(corr, 1.0)
         w, v = np.linalg.eigh(corr)  # nearest positive-definite correlation
@@ -231,8 +232,15 @@ class GaussianCopula(TableGenerator):
 
     @classmethod
     def from_weights(cls, model_config, tensors, meta):
+        from genforge.tables.data.state import check_copula_vars
+
         model = cls(**model_config)
         model.restore_meta(meta)
+        sigma = tensors["sigma"].numpy().astype(np.float64)
+        check_copula_vars(meta.get("vars"), model.schema.names(), sigma.shape)
+        if not (np.isfinite(sigma).all() and np.allclose(sigma, sigma.T)):
+            raise ValueError("the correlation matrix is not a finite symmetric matrix")
+        np.linalg.cholesky(sigma + 1e-9 * np.eye(len(sigma)))  # LinAlgError (a ValueError) unless positive definite
         model.vars = meta["vars"]
-        model.sigma = tensors["sigma"].numpy().astype(np.float64)
+        model.sigma = sigma
         return model
