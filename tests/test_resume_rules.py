@@ -56,39 +56,3 @@ def test_a_run_without_checkpoint_is_refused_unless_restart(run, tmp_path):
 def test_restart_needs_resume(tmp_path):
     msg = one_error(run_cli("train", "--data", "digits", "--restart", "--out", tmp_path / "x", cwd=tmp_path))
     assert "--restart goes with --resume" in msg and not (tmp_path / "x").exists()
-
-
-def test_ctrl_c_stops_at_a_step_boundary_and_the_resume_is_bit_exact(tmp_path):
-    import random
-    import signal
-    import subprocess
-    import time
-
-    import torch
-    from safetensors.torch import load_file
-
-    from conftest import cli_command, cli_env
-
-    # dcgan: BatchNorm counters, spectral-norm vectors and the EMA must all be those of a whole step
-    args = ["--data", "digits", "--limit", "256", "--model", "dcgan", "--batch-size", "16", "--checkpoint-every",
-            "100000", "--sample-every", "100000", "-q"]
-    straight = run_cli("train", *args, "--steps", "1500", "--out", tmp_path / "straight", cwd=tmp_path, timeout=300)
-    assert straight.returncode == 0, straight.stderr
-    p = subprocess.Popen(cli_command("train", *args, "--steps", "1500", "--out", tmp_path / "cut"), cwd=tmp_path,
-                         env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while not (tmp_path / "cut" / "metrics.jsonl").exists() and time.time() < deadline:  # step 50 reached
-        time.sleep(0.05)
-    time.sleep(random.uniform(0.0, 0.5))
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=120)
-    assert p.returncode == 130, err
-    assert "Traceback" not in err and "checkpoint saved" in err and "--resume" in err
-    summary = json.loads((tmp_path / "cut" / "summary.json").read_text())
-    assert summary["status"] == "interrupted" and 50 <= summary["step"] < 1500
-    resumed = run_cli("train", "--resume", tmp_path / "cut", "--steps", "1500", "-q", cwd=tmp_path, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    a = load_file(str(tmp_path / "straight" / "checkpoint.safetensors"))
-    b = load_file(str(tmp_path / "cut" / "checkpoint.safetensors"))
-    assert a.keys() == b.keys()
-    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
