@@ -220,7 +220,7 @@ def test_stopping_and_resuming_matches_training_straight_through(name, tmp_path)
     assert not differ, f"weights differ after resume: {differ[:5]}"
 
     la, lb = _losses(straight), _losses(broken)
-    assert [r["step"] for r in la] == [1, 2, 3, 4]
+    assert sorted({r["step"] for r in la}) == [1, 2, 3, 4]  # a step may also have a validation line
     assert la == lb
 
 
