@@ -28,7 +28,6 @@ Four measurements, in one process with the same thread count:
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import tempfile
 import time

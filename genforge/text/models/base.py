@@ -7,14 +7,13 @@ A family (``gpt``, ``char-lstm``) adds its network (:meth:`TextGenerator.make_lm
 The networks: ``lm`` (the language model; with LoRA, its frozen base plus adapters) and ``tracker``
 (optimizer steps taken, the best validation loss so far and the weights that reached it, as
 buffers, so a checkpoint holds them and a resume is exact). ``model.safetensors`` holds the best
-weights (the last ones when there was no validation): those are what ``sample`` uses. A LoRA run
-saves only its adapters and names its base run and the base weights' SHA-256.
+weights (the last ones when there was no validation): those are what ``sample`` uses. Fine-tuning
+from a run (fully or with LoRA) is :mod:`~genforge.text.models.finetune`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,15 +24,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from genforge.core.config import ModelConfig, TrainConfig, validate
-from genforge.core.errors import ConfigError, DataError, RunDirError
+from genforge.core.errors import ConfigError, DataError
 from genforge.core.generator import NeuralGenerator
-from genforge.core.runs import RunDir
 from genforge.core.train import state as st
 from genforge.core.train.batches import TokenWindows
 from genforge.core.train.optim import adamw
 from genforge.text.data import TextCorpus
 from genforge.text.encoding import encode_corpus
-from genforge.text.models.lora import add_lora, parse_lora
+from genforge.text.models.finetune import FineTuning
+from genforge.text.models.lora import add_lora
 from genforge.text.sampling import SamplingOptions, generate, sampling_options
 from genforge.text.tokenizers import describe_chars, tokenizer_from_json, train_tokenizer
 
@@ -56,15 +55,6 @@ class TextConfig(ModelConfig):
     init_sha256: str | None = Field(None, description="SHA-256 of that run's model.safetensors")
     lora_rank: int = Field(0, ge=0, description="LoRA adapters of this rank (0: full training)")
     lora_alpha: float | None = Field(None, gt=0)
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class Tracker(nn.Module):
@@ -97,7 +87,7 @@ class Tracker(nn.Module):
         return {name: getattr(self, f"w{i}") for i, name in enumerate(self.names)}
 
 
-class TextGenerator(NeuralGenerator):
+class TextGenerator(FineTuning, NeuralGenerator):
     """A language model over a tokenizer, trained by the one Trainer on random token windows."""
 
     modality: ClassVar[str] = "text"
@@ -336,42 +326,6 @@ class TextGenerator(NeuralGenerator):
         :meth:`generate`."""
         self.check_count(n, "texts")
         return self.complete(prompt, n, sampling_options(**controls), seed=seed)[0]
-
-    # -- fine-tuning ----------------------------------------------------------------------------------
-    @classmethod
-    def init_from(cls, run: RunDir, *, lora=None, params=None) -> "TextGenerator":
-        from genforge.core.registry import load
-
-        base = load(run.path)  # a base whose own base changed is refused here
-        base_cfg = base.config.model_dump(mode="json")
-        if base_cfg.get("lora_rank"):
-            raise ConfigError(f"'{run.path}' is a LoRA run; fine-tune its base run ('{base_cfg['init_run']}') instead")
-        lora = parse_lora(lora)
-        if lora and not cls.lora_targets:
-            raise ConfigError(f"--lora adapts attention and MLP projections, and '{cls.name}' has none; fine-tune it "
-                              f"fully with --init RUN alone")
-        params = dict(params or {})
-        kept = [k for k in params if k in cls.arch_keys and params[k] != base_cfg.get(k)]
-        if kept:
-            raise ConfigError(f"--set {', '.join(kept)} cannot change when fine-tuning (the base's network is kept); "
-                              f"drop {'it' if len(kept) == 1 else 'them'}")
-        model = cls(**{**base_cfg, **params, "init_run": str(run.path.resolve()),
-                       "init_sha256": file_sha256(run.weights_path), "lora_rank": lora["rank"] if lora else 0,
-                       "lora_alpha": lora["alpha"] if lora else None})
-        model.tokenizer, model.start_id = base.tokenizer, base.start_id
-        return model
-
-    def base_tensors(self) -> dict[str, torch.Tensor]:
-        """The weights of the run this one starts from, checked against the recorded SHA-256."""
-        run = RunDir(self.config.init_run)
-        if not run.weights_path.is_file():
-            raise RunDirError(f"the base run '{run.path}' of this fine-tuned model has no {run.weights_path.name} any "
-                              f"more; restore it, or fine-tune again from another run")
-        if file_sha256(run.weights_path) != self.config.init_sha256:
-            raise RunDirError(f"the base run '{run.path}' has changed since this model was fine-tuned from it (its "
-                              f"{run.weights_path.name} checksum differs); restore the base weights, or fine-tune "
-                              f"again with --init {run.path}")
-        return run.load_weights()[0]
 
     # -- weights --------------------------------------------------------------------------------------
     def state_tensors(self) -> dict[str, torch.Tensor]:
