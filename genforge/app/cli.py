@@ -267,12 +267,14 @@ def impute(
 @app.command()
 def evaluate(
     run: Optional[Path] = typer.Argument(None, help="run directory (or use --samples)"),
-    samples: Optional[Path] = typer.Option(None, help="output of any tool: images (.npz/.npy/folder) or a table (.csv/.parquet)"),
-    real: Optional[str] = typer.Option(None, help="real images (default: the run's data); tables: real holdout rows"),
+    samples: Optional[Path] = typer.Option(None, help="output of any tool: images (.npz/.npy/folder), a table "
+                                           "(.csv/.parquet) or texts (.jsonl with 'text', or .txt)"),
+    real: Optional[str] = typer.Option(None, help="real images (default: the run's data); tables: real holdout rows; "
+                                       "text: the real corpus (default: the run's)"),
     encoding: Optional[str] = typer.Option(None, help="text encoding of .csv/.tsv tables given to --real/--samples "
                                            "(default utf-8), e.g. latin-1"),
-    n: Optional[int] = typer.Option(None, "-n", "--n", help="images or rows to generate (default 10,000 images / "
-                                    "as many rows as the training table)"),
+    n: Optional[int] = typer.Option(None, "-n", "--n", help="images, rows or texts to generate (default 10,000 images "
+                                    "/ as many rows as the training table / 20 texts)"),
     target: Optional[str] = typer.Option(None, help="tables: the column a downstream model predicts (train-on-synthetic)"),
     seed: int = typer.Option(0, help="seed for sampling, subsets and the feature network"),
     inception_weights: Optional[Path] = typer.Option(None, help="pytorch-fid Inception weights for standard FID"),

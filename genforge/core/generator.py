@@ -100,11 +100,11 @@ class Generator:
                           f"(gaussian-copula, ctgan or tvae)")
 
     @classmethod
-    def init_from(cls, run: RunDir, *, lora: dict[str, Any] | None = None,
+    def init_from(cls, run: RunDir, *, lora: str | None = None,
                   params: dict[str, Any] | None = None) -> "Generator":
         """A new, untrained model that starts from the trained model in ``run`` (``genforge train --init RUN``);
-        ``lora`` (``{"rank": R, "alpha": A}``) trains low-rank adapters only. Families that can be fine-tuned
-        override this; the rest refuse."""
+        ``lora`` (``"rank=R[,alpha=A]"``, as given to ``--lora``) trains low-rank adapters only, ``params``
+        override hyper-parameters. Families that can be fine-tuned override this; the rest refuse."""
         raise ConfigError(f"--init fine-tunes a trained language model, but '{run.path}' holds a '{cls.name}' model "
                           f"({cls.modality} data), which cannot be fine-tuned; start a new run without --init/--lora")
 
