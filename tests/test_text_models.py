@@ -199,3 +199,15 @@ def test_lora_settings_are_checked(base_run):
         cls.init_from(RunDir(base_run), params={"n_layer": 3})
     with pytest.raises(ConfigError, match="lora_rank needs a trained base run"):
         genforge.create("gpt", lora_rank=4)
+
+
+def test_a_bpe_run_resumes_and_evaluates_with_its_own_tokenizer(tmp_path):
+    from genforge.app.workflows import evaluate_run, resume_run
+
+    out = tmp_path / "bpe"
+    train_run("gpt", "shakespeare", out=out, limit=6000, tokenizer="bpe", vocab_size=5000, params=TINY["gpt"],
+              train={"steps": 4, "checkpoint_every": 2, **QUIET})
+    assert genforge.load(out).tokenizer.vocab_size < 5000  # a small corpus has fewer merges than asked for
+    assert resume_run(out, steps=6, progress=False)[1]["step"] == 6
+    result, _, report = evaluate_run(out, n=2)
+    assert result["metrics"]["bits_per_char"]["value"] > 0 and report.is_file()

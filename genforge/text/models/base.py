@@ -157,7 +157,7 @@ class TextGenerator(FineTuning, NeuralGenerator):
 
     def _check_fits(self, corpus: TextCorpus, unknown: str | None) -> None:
         tok = self.tokenizer
-        if corpus.tokenizer not in (None, tok.kind) or corpus.vocab_size not in (None, tok.vocab_size):
+        if self.config.init_run and (corpus.tokenizer or corpus.vocab_size):  # a resume reloads what it was trained on
             raise ConfigError(f"this model keeps its {tok.kind} tokenizer of {tok.vocab_size} ids (a fine-tuned run "
                               f"uses its base's); drop --tokenizer/--vocab-size")
         if unknown and tok.kind != "char":
