@@ -9,6 +9,10 @@ Python API (scikit-learn / SDV style)::
     x = model.sample(64, seed=0)                       # (64, C, H, W) in [-1, 1]
     model.save("runs/my-dcgan")
     model = genforge.load("runs/my-dcgan")
+
+    corpus = genforge.load_text("shakespeare")         # or a .txt file, a folder, a table + text_column
+    lm = genforge.create("gpt", preset="tiny").fit(corpus, minutes=1)
+    print(lm.generate("ROMEO:", max_tokens=200, temperature=0.8, top_k=50, seed=0))
 """
 
 from __future__ import annotations
@@ -47,4 +51,11 @@ def load_images(path, **options):
     return _load(path, **options)
 
 
-__all__ = ["__version__", "create", "list_models", "load", "load_images"]
+def load_text(path="shakespeare", **options):
+    """Read a text corpus into a :class:`~genforge.text.data.TextCorpus`; see :func:`genforge.text.data.load_text`."""
+    from genforge.text.data import load_text as _load
+
+    return _load(path, **options)
+
+
+__all__ = ["__version__", "create", "list_models", "load", "load_images", "load_text"]

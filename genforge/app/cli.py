@@ -49,6 +49,10 @@ def _print_summary(run, summary: dict, title: str) -> None:
     out.print(f"  final losses  : {losses}")
     if run.metrics_path.exists():
         out.print(f"  metrics       : {run.metrics_path}  (TensorBoard: tensorboard --logdir {run.tensorboard_dir})")
+    shown = mod.showcase(run)
+    if shown:
+        out.print("[bold]sample[/]")
+        out.print(shown, markup=False, highlight=False)
     out.print("[bold]next[/]")
     for cmd in mod.next_commands(run):
         out.print(f"  {cmd}")
@@ -98,8 +102,10 @@ def quickstart(
 def train(
     ctx: typer.Context,
     data: Optional[str] = typer.Option(None, "--data", "-d", help="images: IDX folder, image folder, .npz/.npy, 'digits'; "
-                                       "tables: .csv, .parquet, a SQL URL, 'customers'"),
-    model: str = typer.Option("dcgan", "--model", "-m", help="model name (see 'genforge models')"),
+                                       "tables: .csv, .parquet, a SQL URL, 'customers'; text: .txt, a folder of "
+                                       ".txt/.md, .csv/.parquet/.jsonl with --text-column, 'shakespeare'"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="model name (see 'genforge models'; default dcgan, "
+                                        "or the --init run's model)"),
     steps: Optional[int] = typer.Option(None, help="stop after this many steps"),
     minutes: Optional[float] = typer.Option(None, help="stop after this many minutes of training"),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="run directory (default: runs/<model>-<data>-<time>)"),
@@ -121,7 +127,17 @@ def train(
     table: Optional[str] = typer.Option(None, help="table name, for a SQL source (sqlite:///file.db or a SQLAlchemy URL)"),
     metadata: Optional[Path] = typer.Option(None, help="JSON file overriding the inferred column kinds (tables)"),
     epochs: Optional[float] = typer.Option(None, help="passes over the table (table models; instead of --steps)"),
-    encoding: Optional[str] = typer.Option(None, help="text encoding of a .csv/.tsv table (default utf-8), e.g. latin-1"),
+    encoding: Optional[str] = typer.Option(None, help="text encoding of a .csv/.tsv table or of text files (default "
+                                           "utf-8), e.g. latin-1"),
+    text_column: Optional[str] = typer.Option(None, help="text: the column of a .csv/.parquet/.jsonl file that holds "
+                                              "the documents"),
+    tokenizer: Optional[str] = typer.Option(None, help="text: char (default) or bpe"),
+    vocab_size: Optional[int] = typer.Option(None, help="text: vocabulary size of a bpe tokenizer"),
+    init: Optional[Path] = typer.Option(None, help="text: start from this trained run's weights and tokenizer "
+                                        "(fine-tuning)"),
+    lora: Optional[str] = typer.Option(None, help="text, with --init: train low-rank adapters only, rank=R[,alpha=A]"),
+    unknown: Optional[str] = typer.Option(None, help="text, with --init and a char tokenizer: 'map' characters the "
+                                          "base never saw to its unknown symbol (default: refuse them)"),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: all cores)"),
     device: Optional[str] = typer.Option(None, help="auto (default: a GPU when there is one), cpu, cuda, cuda:N or mps"),
     precision: Optional[str] = typer.Option(None, help="fp32 (default) or bf16 (autocast; faster on CPUs with "
@@ -159,7 +175,8 @@ def train(
         _print_summary(run, summary, "resumed and done:")
         return
     if data is None:
-        raise ConfigError("--data is required: an IDX folder, an image folder, a .npz/.npy file, or 'digits'")
+        raise ConfigError("--data is required: an IDX folder, an image folder, a .npz/.npy file, or 'digits' "
+                          "(tables: a .csv/.parquet file or 'customers'; text: a .txt file, a folder or 'shakespeare')")
     params = parse_assignments(set_)
     for key, value in (("batch_size", batch_size), ("lr", lr), ("loss", loss)):
         if value is not None:
@@ -170,7 +187,8 @@ def train(
     with _reporting_interrupts():
         run, summary = train_run(model, data, out=out_dir, root=root, size=size, channels=channels, limit=limit,
                                  table=table, metadata=metadata, epochs=epochs, params=params, train=budget,
-                                 on_schema=_print_schema, encoding=encoding)
+                                 on_schema=_print_schema, encoding=encoding, text_column=text_column,
+                                 tokenizer=tokenizer, vocab_size=vocab_size, unknown=unknown, init=init, lora=lora)
     _print_summary(run, summary, "training done:")
 
 
@@ -208,23 +226,44 @@ def _check_resume_flags(ctx: typer.Context) -> None:
 @app.command()
 def sample(
     run: Path = typer.Argument(..., help="run directory"),
-    n: int = typer.Option(64, "-n", help="number of samples"),
-    output: str = typer.Option(..., "--out", "-o", help="images: samples.npz, grid.png or a folder; tables: .csv/.parquet"),
+    n: Optional[int] = typer.Option(None, "-n", help="number of samples (default 64; text: 1, per prompt)"),
+    output: Optional[str] = typer.Option(None, "--out", "-o", help="images: samples.npz, grid.png or a folder; tables: "
+                                         ".csv/.parquet; text: .jsonl or .txt (without -o text prints as it is written)"),
     label: Optional[str] = typer.Option(None, help="class to sample (conditional image models): index or name"),
     where: Optional[str] = typer.Option(None, help='table rows with exactly these values: "sex=Female,income=>50K" '
                                         '(quote a value holding a comma: city="Paris, TX")'),
+    prompt: Optional[str] = typer.Option(None, help="text: the text the samples continue"),
+    prompt_file: Optional[Path] = typer.Option(None, help="text: prompts, one per line (or .jsonl with 'prompt')"),
+    max_tokens: Optional[int] = typer.Option(None, help="text: tokens to generate per sample (default 300)"),
+    temperature: Optional[float] = typer.Option(None, help="text: sampling temperature (default 1; 0 = greedy)"),
+    top_k: Optional[int] = typer.Option(None, help="text: sample from the K most likely tokens only"),
+    top_p: Optional[float] = typer.Option(None, help="text: nucleus sampling, keep tokens up to this probability mass"),
+    repetition_penalty: Optional[float] = typer.Option(None, help="text: >1 makes tokens already used less likely"),
+    stop: Optional[List[str]] = typer.Option(None, help="text: stop a sample at this string (repeatable)"),
     seed: Optional[int] = typer.Option(None, help="seed for reproducible samples"),
     force: bool = typer.Option(False, "--force", help="replace an output of another kind, the run's own data, or "
                                "the samples an earlier run left in the folder"),
     memory_limit: Optional[str] = typer.Option(None, help=MEMORY_LIMIT_HELP),
 ):
-    """Sample from a trained run: images into .npz / grid PNG / PNG folder, rows into .csv / .parquet (large
-    outputs are written in chunks, with a progress bar)."""
+    """Sample from a trained run: images into .npz / grid PNG / PNG folder, rows into .csv / .parquet,
+    text into .jsonl / .txt or onto the terminal (large outputs are written in chunks, with a progress bar)."""
     from genforge.app.workflows import sample_to
 
+    def stream(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
     _set_memory_limit(memory_limit)
-    with _progress_bar(f"sampling {n:,}", n, shown=n >= 20_000) as progress:
-        info = sample_to(run, n, output, seed=seed, force=force, progress=progress, label=label, where=where)
+    with _progress_bar(f"sampling {n or 0:,}", n or 0, shown=(n or 0) >= 20_000) as progress:
+        info = sample_to(run, n, output, seed=seed, force=force, progress=progress, stream=stream, label=label,
+                         where=where, prompt=prompt, prompt_file=prompt_file, max_tokens=max_tokens,
+                         temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty,
+                         stop=stop)
+    for warning in info.get("warnings", []):
+        err.print(f"[yellow]warning:[/] {one_line(warning)}", highlight=False, soft_wrap=True)
+    if output is None:
+        sys.stdout.write("\n")
+        return
     what = info.get("noun") or "samples"
     out.print(f"wrote {info['n']} {what} from {info['model']} ({info['kind']}, shape {info['shape']}) to {info['path']}")
 
@@ -264,12 +303,14 @@ def impute(
 @app.command()
 def evaluate(
     run: Optional[Path] = typer.Argument(None, help="run directory (or use --samples)"),
-    samples: Optional[Path] = typer.Option(None, help="output of any tool: images (.npz/.npy/folder) or a table (.csv/.parquet)"),
-    real: Optional[str] = typer.Option(None, help="real images (default: the run's data); tables: real holdout rows"),
+    samples: Optional[Path] = typer.Option(None, help="output of any tool: images (.npz/.npy/folder), a table "
+                                           "(.csv/.parquet) or texts (.jsonl with 'text', or .txt)"),
+    real: Optional[str] = typer.Option(None, help="real images (default: the run's data); tables: real holdout rows; "
+                                       "text: the real corpus (default: the run's)"),
     encoding: Optional[str] = typer.Option(None, help="text encoding of .csv/.tsv tables given to --real/--samples "
                                            "(default utf-8), e.g. latin-1"),
-    n: Optional[int] = typer.Option(None, "-n", "--n", help="images or rows to generate (default 10,000 images / "
-                                    "as many rows as the training table)"),
+    n: Optional[int] = typer.Option(None, "-n", "--n", help="images, rows or texts to generate (default 10,000 images "
+                                    "/ as many rows as the training table / 20 texts)"),
     target: Optional[str] = typer.Option(None, help="tables: the column a downstream model predicts (train-on-synthetic)"),
     seed: int = typer.Option(0, help="seed for sampling, subsets and the feature network"),
     inception_weights: Optional[Path] = typer.Option(None, help="pytorch-fid Inception weights for standard FID"),

@@ -20,7 +20,9 @@ from genforge.core.io import ensure_dir
 from genforge.core.runs import RunDir
 from genforge.core.train.device import check_runtime
 
-LOADER_OPTIONS = ("size", "channels", "table", "metadata", "encoding", "epochs")
+LOADER_OPTIONS = ("size", "channels", "table", "metadata", "encoding", "epochs", "text_column", "tokenizer",
+                  "vocab_size", "unknown")
+DEFAULT_MODEL = "dcgan"
 
 
 def _check_loader_options(model: str, modality, options: dict[str, Any]) -> None:
@@ -57,24 +59,46 @@ def default_run_name(model: str, data: str) -> str:
     return f"{model}-{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def train_run(model: str, data: str, *, out: str | Path | None = None, root: str | Path = "runs",
+def new_model(model: str | None, params: dict[str, Any] | None = None, *, init: str | Path | None = None,
+              lora: str | None = None):
+    """The untrained model a new run trains: ``model`` (default dcgan) built from ``params``, or, with
+    ``init``, one that starts from that trained run (its family decides what it can fine-tune and how it
+    reads ``lora``, e.g. ``"rank=8,alpha=16"``)."""
+    if init is None:
+        if lora is not None:
+            raise ConfigError("--lora trains adapters over a trained model; name that run with --init RUN")
+        return registry.create(model or DEFAULT_MODEL, **(params or {}))
+    base = RunDir.open(init)
+    name = base.read_config()["model"]
+    if model is not None and model != name:
+        raise ConfigError(f"--model {model} differs from the model of the --init run ('{name}'); drop --model "
+                          f"(a fine-tuned run keeps its base's model)")
+    return registry.get(name).init_from(base, lora=lora, params=params)
+
+
+def train_run(model: str | None, data: str, *, out: str | Path | None = None, root: str | Path = "runs",
               size: int | None = None, channels: int | None = None, limit: int | None = None,
               table: str | None = None, metadata: str | Path | None = None, epochs: float | None = None,
               params: dict[str, Any] | None = None, train: dict[str, Any] | None = None,
-              on_schema: Callable | None = None, encoding: str | None = None) -> tuple[RunDir, dict]:
+              on_schema: Callable | None = None, encoding: str | None = None, text_column: str | None = None,
+              tokenizer: str | None = None, vocab_size: int | None = None, unknown: str | None = None,
+              init: str | Path | None = None, lora: str | None = None) -> tuple[RunDir, dict]:
     """Train ``model`` on ``data`` (whatever its modality reads) into a new run directory.
 
     Returns ``(run, summary)``. Every input (model name, hyper-parameters, budget, device, data,
     schema) is validated before the run directory is created, so a bad call leaves nothing behind.
     ``on_schema(rows)`` is called with what the model inferred from the data (a table's schema)
-    before training starts.
+    before training starts. ``init`` starts from a trained run's model (``lora``: adapters only);
+    see :func:`new_model`.
     """
     from genforge.core.train import distributed
 
-    gen = registry.create(model, **(params or {}))
+    gen = new_model(model, params, init=init, lora=lora)
+    model = gen.name
     mod = registry.modality_of(gen)
     options = {"size": size, "channels": channels, "table": table, "metadata": metadata, "encoding": encoding,
-               "epochs": epochs, "limit": limit}
+               "epochs": epochs, "limit": limit, "text_column": text_column, "tokenizer": tokenizer,
+               "vocab_size": vocab_size, "unknown": unknown}
     _check_loader_options(model, mod, options)
     _check_data_kind(model, mod, data)
     gen.check_data_options(options)  # e.g. a --size the networks cannot take: refused before reading the data
@@ -154,8 +178,9 @@ def resume_run(path: str | Path, *, steps: int | None = None, minutes: float | N
     return run, summary
 
 
-def sample_to(run_path: str | Path, n: int, output: str | Path, *, seed: int | None = None, force: bool = False,
-              progress: Callable[[int, int], None] | None = None, **options: Any) -> dict[str, Any]:
+def sample_to(run_path: str | Path, n: int | None, output: str | Path | None, *, seed: int | None = None,
+              force: bool = False, progress: Callable[[int, int], None] | None = None,
+              stream: Callable[[str], None] | None = None, **options: Any) -> dict[str, Any]:
     """Sample ``n`` items from a run and write them to ``output`` in a format its modality writes.
 
     ``options`` are sampling controls; each applies to one modality (``label`` to images, ``where`` to
@@ -168,18 +193,27 @@ def sample_to(run_path: str | Path, n: int, output: str | Path, *, seed: int | N
     streamed (``progress(done, n)`` after each chunk). An output that would replace a file of another
     kind, the run's own training data or mix with earlier samples in a folder is refused unless
     ``force``. Returns a description of what was written.
+
+    ``n`` None: the modality's default count. ``output`` None: modalities that stream (text) hand what
+    they generate to ``stream(text)`` as it comes; the others need an output.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ConfigError(f"-n must be a positive number of samples, got {n}")
     check_seed(seed)
     run = RunDir.open(run_path)
     mod = registry.modality_of(run)
-    options = {k: v for k, v in options.items() if v is not None}
+    options = {k: v for k, v in options.items() if v is not None and not (isinstance(v, (list, tuple)) and not v)}
     _check_applicable(options, mod, run.read_config()["model"], "sample_options")
+    if output is None:
+        if not mod.streams_samples:
+            kinds = "/".join(mod.sample_suffixes) + (" file, or a folder" if mod.takes_folders else " file")
+            raise ConfigError(f"-o/--out is required for {mod.plural}: name where the samples go (a {kinds})")
+        options["stream"] = stream
     model = registry.load(run.path)
+    n = mod.default_count if n is None else n
     inputs = tuple(p for p in [(run.read_config().get("data") or {}).get("path")] if p)
-    return mod.write_samples(model, n, Path(output), seed=seed, force=force, progress=progress, inputs=inputs,
-                             **options)
+    return mod.write_samples(model, n, Path(output) if output is not None else None, seed=seed, force=force,
+                             progress=progress, inputs=inputs, **options)
 
 
 def _check_applicable(options: dict[str, Any], modality, model: str, attr: str) -> None:

@@ -102,6 +102,15 @@ class Generator:
         raise ConfigError(f"model '{self.name}' cannot impute missing values; impute needs a table model "
                           f"(gaussian-copula, ctgan or tvae)")
 
+    @classmethod
+    def init_from(cls, run: RunDir, *, lora: str | None = None,
+                  params: dict[str, Any] | None = None) -> "Generator":
+        """A new, untrained model that starts from the trained model in ``run`` (``genforge train --init RUN``);
+        ``lora`` (``"rank=R[,alpha=A]"``, as given to ``--lora``) trains low-rank adapters only, ``params``
+        override hyper-parameters. Families that can be fine-tuned override this; the rest refuse."""
+        raise ConfigError(f"--init fine-tunes a trained language model, but '{run.path}' holds a '{cls.name}' model "
+                          f"({cls.modality} data), which cannot be fine-tuned; start a new run without --init/--lora")
+
     # -- what the jobs use -------------------------------------------------------------------------
     def adopt_data(self, data, **options) -> None:  # pragma: no cover - abstract
         """Take what the model needs from the data (shape, classes, schema) or check it matches."""

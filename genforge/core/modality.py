@@ -7,7 +7,8 @@ so adding a modality is a new package, not a new branch in every job:
 * **data**: :meth:`data_spec` (what ``config.yaml``'s ``data`` section records) and :meth:`load_data`;
 * **describe**: :meth:`describe_model` (e.g. a table's inferred schema) and the summary lines and
   next commands the CLI prints after training (:meth:`summary_lines`, :meth:`next_commands`);
-* **write samples**: :meth:`write_samples` (``genforge sample``);
+* **write samples**: :meth:`write_samples` (``genforge sample``; :attr:`streams_samples` modalities print
+  to the terminal when no output is given);
 * **evaluate**: :meth:`evaluate` (``genforge evaluate``: metrics.json and report.html);
 * **preview**: :meth:`preview_callback`, the callback that shows progress during training (image grids).
 """
@@ -31,6 +32,8 @@ class Modality:
     takes_folders: ClassVar[bool] = False                  # whether a folder holds samples of this modality
     sample_options: ClassVar[frozenset[str]] = frozenset()  # `sample` controls that apply (label, where, prompt, ...)
     sample_hint: ClassVar[str] = ""                         # how its models are steered, for messages
+    streams_samples: ClassVar[bool] = False                 # `sample` without -o prints to the terminal
+    default_count: ClassVar[int] = 64                       # `sample` without -n
 
     # -- data -------------------------------------------------------------------------------------
     def data_spec(self, data: str, **options: Any) -> dict[str, Any]:
@@ -72,6 +75,10 @@ class Modality:
     def next_commands(self, run) -> list[str]:
         """Commands to try next, shown after training."""
         return []
+
+    def showcase(self, run) -> str | None:
+        """Something the model made, printed after training (a generated passage), or None."""
+        return None
 
     # -- quickstart ---------------------------------------------------------------------------------------
     def quickstart(self) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The one registry: model families (``name -> class``) and modalities (``name -> Modality``).
 
-A modality package (``genforge.images``, ``genforge.tables``) registers its families with
+A modality package (``genforge.images``, ``genforge.tables``, ``genforge.text``) registers its families with
 :func:`register` and its :class:`~genforge.core.modality.Modality` with :func:`register_modality`
 when it is imported; the registry imports the built-in packages by name on first use, so core
 never imports a modality. :func:`create` builds a model by name; :func:`modality_of` finds the
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from genforge.core.generator import Generator
     from genforge.core.modality import Modality
 
-BUILTIN_MODALITIES = ("genforge.images", "genforge.tables")
+BUILTIN_MODALITIES = ("genforge.images", "genforge.tables", "genforge.text")
 
 _MODELS: dict[str, type["Generator"]] = {}
 _MODALITIES: dict[str, "Modality"] = {}

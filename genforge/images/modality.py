@@ -168,7 +168,7 @@ class ImageModality(Modality):
     def preview_callback(self, run, config):
         from genforge.images.preview import SampleGrids
 
-        return SampleGrids(run, config.sample_every)
+        return SampleGrids(run, config.sample_every) if run is not None else None
 
 
 def parse_label(label: str | None):

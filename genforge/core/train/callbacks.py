@@ -21,6 +21,9 @@ class Callback:
 
     def on_log(self, trainer: "Trainer", losses: dict[str, float]) -> None: ...
 
+    def on_metrics(self, trainer: "Trainer", values: dict[str, float]) -> None:
+        """Other numbers measured during training (a validation loss), sent by :meth:`Trainer.report_metrics`."""
+
     def on_end(self, trainer: "Trainer") -> None: ...
 
 
@@ -33,6 +36,9 @@ class MetricsLogger(Callback):
     def on_log(self, trainer, losses):
         self.run.append_metrics({"step": trainer.step, "elapsed": round(trainer.elapsed, 3),
                                  **{k: round(v, 6) for k, v in losses.items()}})
+
+    def on_metrics(self, trainer, values):
+        self.on_log(trainer, values)
 
 
 class TensorBoardLogger(Callback):
@@ -50,6 +56,10 @@ class TensorBoardLogger(Callback):
     def on_log(self, trainer, losses):
         for k, v in losses.items():
             self.writer.add_scalar(f"loss/{k}", v, trainer.step)
+
+    def on_metrics(self, trainer, values):
+        for k, v in values.items():
+            self.writer.add_scalar(f"metrics/{k}", v, trainer.step)
 
     def on_end(self, trainer):
         if self.writer is not None:
@@ -96,17 +106,18 @@ class ProgressBar(Callback):
 
 
 def default_callbacks(config: TrainConfig, run: RunDir | None, model=None) -> list[Callback]:
-    """The standard set: files in the run directory (if any), the model's modality preview (image
-    grids, say) and a progress bar (if enabled)."""
+    """The standard set: files in the run directory (if any), the model's modality callback (image
+    grids, say, or a validation loss; it is asked even without a run directory) and a progress bar
+    (if enabled)."""
     cbs: list[Callback] = []
     if run is not None:
         cbs += [MetricsLogger(run), TensorBoardLogger(run)]
-        if model is not None:
-            from genforge.core.registry import modality_of
+    if model is not None:
+        from genforge.core.registry import modality_of
 
-            preview = modality_of(model).preview_callback(run, config)
-            if preview is not None:
-                cbs.append(preview)
+        preview = modality_of(model).preview_callback(run, config)
+        if preview is not None:
+            cbs.append(preview)
     if config.progress:
         cbs.append(ProgressBar(config))
     return cbs

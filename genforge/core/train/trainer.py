@@ -110,6 +110,12 @@ class Trainer:
             self.run.truncate_metrics(self.step)
         return True
 
+    def report_metrics(self, values: dict[str, float]) -> None:
+        """Log numbers a callback measured at this step (a validation loss) to metrics.jsonl and
+        TensorBoard, through every callback's ``on_metrics``."""
+        for cb in self.callbacks:
+            cb.on_metrics(self, values)
+
     def write_summary(self) -> None:
         if self.run is not None and self.writer:
             self.run.write_summary({"model": self.model.name, "status": self.status, "step": self.step,
