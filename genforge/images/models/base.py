@@ -1,4 +1,4 @@
-"""What the neural image generators (GANs and VAEs) share: shapes, labels, fit and sample."""
+"""What the neural image generators (GANs, VAEs, diffusion models) share: shapes, labels, fit and sample."""
 
 from __future__ import annotations
 
@@ -21,12 +21,15 @@ SAMPLE_ALIGN = 64
 class ImageGenerator(NeuralGenerator):
     """A neural generator of images ``(C, H, W)`` in [-1, 1], optionally class-conditional.
 
-    Subclasses add ``noise(n, generator)`` (all randomness of a draw) and ``decode(z, y)``
-    (deterministic) to the :class:`NeuralGenerator` protocol.
+    Subclasses add ``noise(n, generator)`` (all randomness of a draw: a tensor, or a tuple of tensors,
+    with one row per sample) and ``decode(z, y, **controls)`` (deterministic) to the
+    :class:`NeuralGenerator` protocol. Families that sample in several steps name the controls
+    :meth:`sample` takes in ``sampling_controls`` and resolve them in :meth:`sampling_options`.
     """
 
     modality: ClassVar[str] = "image"
     convolutional: ClassVar[bool] = True  # conv networks: square images of at least 8x8
+    sampling_controls: ClassVar[frozenset[str]] = frozenset()  # of sample(): sampling_steps, guidance, sampler
 
     # -- shape / labels -----------------------------------------------------------------------
     @property
@@ -109,12 +112,28 @@ class ImageGenerator(NeuralGenerator):
         raise NotImplementedError
 
     def generate(self, n: int, y: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
-        return self.decode(self.noise(n, generator), y)
+        return self.decode(self.noise(n, generator), y, **self.sampling_options())
+
+    def sampling_options(self, **given: Any) -> dict[str, Any]:
+        """The controls :meth:`decode` gets, from those given to :meth:`sample` (None: not given).
+
+        A generator that draws in one pass takes none: any given is refused, naming the models that take it.
+        """
+        given = {k: v for k, v in given.items() if v is not None}
+        if not given:
+            return {}
+        from genforge.core.registry import available, get
+
+        takers = [name for name, _ in available() if set(given) <= get(name).sampling_controls]
+        names = ", ".join(f"{k} (--{k.replace('_', '-')})" for k in given)
+        raise ConfigError(f"model '{self.name}' draws each image in one pass and takes no {names}; "
+                          f"the models that do: {', '.join(takers) or 'none'}")
 
     # -- public API --------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, n: int, *, labels: LabelsLike = None, seed: int | None = None,
-               batch_size: int = 1000) -> torch.Tensor:
+               batch_size: int = 1000, sampling_steps: int | None = None, guidance: float | None = None,
+               sampler: str | None = None) -> torch.Tensor:
         """Draw ``n`` images as a float tensor ``(n, C, H, W)`` in [-1, 1].
 
         ``labels``: for conditional models, one class (int or name) or one per sample
@@ -123,8 +142,11 @@ class ImageGenerator(NeuralGenerator):
         samples is drawn first, and the networks run on chunks that start at multiples of
         ``SAMPLE_ALIGN`` rows (``batch_size`` is rounded up to one), so that each row meets the
         same BLAS kernel blocking and the result is the same for any ``batch_size``.
+        ``sampling_steps``, ``guidance`` and ``sampler`` steer the models that sample in several
+        steps (ddpm, flow; None: the run's defaults); the others refuse them.
         """
         self.check_count(n)
+        controls = self.sampling_options(sampling_steps=sampling_steps, guidance=guidance, sampler=sampler)
         y = self.resolve_labels(n, labels)
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         self.prepare_sampling()
@@ -135,6 +157,14 @@ class ImageGenerator(NeuralGenerator):
         for start in range(0, n, step):
             yb = y[start:start + step] if y is not None else None
             yb = yb.to(self.device) if yb is not None else None
-            chunks.append(self.decode(z[start:start + step].to(self.device), yb).float().clamp_(-1, 1).cpu())
+            zb = _rows(z, start, start + step, self.device)
+            chunks.append(self.decode(zb, yb, **controls).float().clamp_(-1, 1).cpu())
         return torch.cat(chunks)
+
+
+def _rows(z: torch.Tensor | tuple, start: int, stop: int, device) -> torch.Tensor | tuple:
+    """Rows ``start:stop`` of a noise draw (a tensor or a tuple of tensors), on ``device``."""
+    if isinstance(z, tuple):
+        return tuple(_rows(part, start, stop, device) for part in z)
+    return z[start:stop].to(device)
 
