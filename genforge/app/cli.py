@@ -201,11 +201,16 @@ def sample(
     label: Optional[str] = typer.Option(None, help="class to sample (conditional image models): index or name"),
     where: Optional[str] = typer.Option(None, help='table rows with exactly these values: "sex=Female,income=>50K"'),
     seed: Optional[int] = typer.Option(None, help="seed for reproducible samples"),
+    sampling_steps: Optional[int] = typer.Option(None, help="sampler steps (ddpm, flow; default: the run's)"),
+    guidance: Optional[float] = typer.Option(None, help="classifier-free guidance weight (conditional ddpm, flow): "
+                                             "1 plain, 0 unconditional, >1 stronger (twice the network calls)"),
+    sampler: Optional[str] = typer.Option(None, help="ddpm: ddim or ddpm (ancestral); flow: euler or heun"),
 ):
     """Sample from a trained run: images into .npz / grid PNG / PNG folder, rows into .csv / .parquet."""
     from genforge.app.workflows import sample_to
 
-    info = sample_to(run, n, output, seed=seed, label=label, where=where)
+    info = sample_to(run, n, output, seed=seed, label=label, where=where, sampling_steps=sampling_steps,
+                     guidance=guidance, sampler=sampler)
     what = info.get("noun") or "samples"
     out.print(f"wrote {info['n']} {what} from {info['model']} ({info['kind']}, shape {info['shape']}) to {info['path']}")
 

@@ -20,8 +20,8 @@ class ImageModality(Modality):
     data_options = frozenset({"size", "channels"})
     sample_suffixes = (".npz", ".npy")
     takes_folders = True
-    sample_options = frozenset({"label"})
-    sample_hint = "image models take --label"
+    sample_options = frozenset({"label", "sampling_steps", "guidance", "sampler"})
+    sample_hint = "image models take --label; ddpm and flow also --sampling-steps, --guidance, --sampler"
 
     # -- data ---------------------------------------------------------------------------------
     def data_spec(self, data: str, **options: Any) -> dict[str, Any]:
@@ -62,7 +62,7 @@ class ImageModality(Modality):
                 f"genforge evaluate {run.path}"]
 
     # -- sample -----------------------------------------------------------------------------------
-    def write_samples(self, model, n, out, *, seed=None, label=None) -> dict[str, Any]:
+    def write_samples(self, model, n, out, *, seed=None, label=None, **controls) -> dict[str, Any]:
         from genforge.images.imageio import save_grid, save_npz, save_png_folder
 
         suffix = out.suffix.lower()
@@ -71,7 +71,7 @@ class ImageModality(Modality):
         if kind is None:
             raise ConfigError(f"cannot write samples to '{out}': use {SAMPLE_KINDS}")
         labels = parse_label(label)
-        x = model.sample(n, labels=labels, seed=seed)
+        x = model.sample(n, labels=labels, seed=seed, **controls)  # controls: sampling_steps, guidance, sampler
         y = model.resolve_labels(n, labels) if model.conditional else None
         if kind == "npz":
             save_npz(out, x, y)

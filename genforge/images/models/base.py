@@ -30,6 +30,7 @@ class ImageGenerator(NeuralGenerator):
     modality: ClassVar[str] = "image"
     convolutional: ClassVar[bool] = True  # conv networks: square images of at least 8x8
     sampling_controls: ClassVar[frozenset[str]] = frozenset()  # of sample(): sampling_steps, guidance, sampler
+    sample_batch: ClassVar[int] = 1000  # rows per network call when sampling (speed only: results do not depend on it)
 
     # -- shape / labels -----------------------------------------------------------------------
     @property
@@ -124,7 +125,7 @@ class ImageGenerator(NeuralGenerator):
             return {}
         from genforge.core.registry import available, get
 
-        takers = [name for name, _ in available() if set(given) <= get(name).sampling_controls]
+        takers = [name for name, _ in available() if set(given) <= getattr(get(name), "sampling_controls", set())]
         names = ", ".join(f"{k} (--{k.replace('_', '-')})" for k in given)
         raise ConfigError(f"model '{self.name}' draws each image in one pass and takes no {names}; "
                           f"the models that do: {', '.join(takers) or 'none'}")
@@ -132,13 +133,14 @@ class ImageGenerator(NeuralGenerator):
     # -- public API --------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, n: int, *, labels: LabelsLike = None, seed: int | None = None,
-               batch_size: int = 1000, sampling_steps: int | None = None, guidance: float | None = None,
+               batch_size: int | None = None, sampling_steps: int | None = None, guidance: float | None = None,
                sampler: str | None = None) -> torch.Tensor:
         """Draw ``n`` images as a float tensor ``(n, C, H, W)`` in [-1, 1].
 
         ``labels``: for conditional models, one class (int or name) or one per sample
         (default: classes in turn). ``seed`` makes the draw reproducible without touching
-        the global random state. ``batch_size`` only bounds memory: the noise of all ``n``
+        the global random state. ``batch_size`` (default: the family's ``sample_batch``) only sets
+        memory and speed: the noise of all ``n``
         samples is drawn first, and the networks run on chunks that start at multiples of
         ``SAMPLE_ALIGN`` rows (``batch_size`` is rounded up to one), so that each row meets the
         same BLAS kernel blocking and the result is the same for any ``batch_size``.
@@ -152,7 +154,7 @@ class ImageGenerator(NeuralGenerator):
         self.prepare_sampling()
         self.eval()
         z = self.noise(n, gen)  # one draw for all n: sample i does not depend on the chunking
-        step = -(-max(int(batch_size), 1) // SAMPLE_ALIGN) * SAMPLE_ALIGN
+        step = -(-max(int(batch_size or self.sample_batch), 1) // SAMPLE_ALIGN) * SAMPLE_ALIGN
         chunks = []
         for start in range(0, n, step):
             yb = y[start:start + step] if y is not None else None
