@@ -124,8 +124,8 @@ class _Diffusion(ImageGenerator):
         if c.conditional is None:
             c.conditional = data.y is not None
         elif c.conditional and data.y is None:
-            raise DataError(f"model '{self.name}' was set to be class-conditional but the data has no labels; "
-                            f"drop --set conditional=true to train it unconditionally")
+            raise DataError(f"model '{self.name}' is conditional and needs labelled data (class sub-folders, IDX "
+                            f"labels, or 'y' in the .npz); drop --set conditional=true to train it unconditionally")
         super().adopt_data(data, **options)
 
     def resolve_labels(self, n: int, labels):
