@@ -53,6 +53,7 @@ def _floats(text: str) -> list[float]:
 
 
 def parse() -> argparse.Namespace:
+    """The command line."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="../shared/data/mnist")
     ap.add_argument("--models", default="dcgan,ddpm,flow")
@@ -73,6 +74,7 @@ def parse() -> argparse.Namespace:
 
 
 def train(name: str, args) -> RunDir:
+    """Train ``name`` for ``--minutes`` into ``--runs/<name>`` (or open that run with ``--reuse``)."""
     out = args.runs / name
     if args.reuse:
         return RunDir.open(out)
@@ -87,12 +89,14 @@ def train(name: str, args) -> RunDir:
 
 
 def timed_sample(model, n: int, seed: int, **controls) -> tuple[torch.Tensor, float]:
+    """``n`` samples and the seconds they took."""
     t0 = time.perf_counter()
     x = model.sample(n, seed=seed, **controls)
     return x, time.perf_counter() - t0
 
 
 def score(model, fake, real, args, tstr: bool) -> dict:
+    """The summary metrics (value, reference) of ``fake`` against the real (train, test) sets."""
     train_set, test_set = real
     res = evaluate_images(train_set, fake, real_test=test_set, fake_labels=model.resolve_labels(len(fake), None),
                           model=model, seed=args.seed, tstr=tstr)

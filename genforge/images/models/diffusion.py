@@ -129,6 +129,7 @@ class _Diffusion(ImageGenerator):
         super().adopt_data(data, **options)
 
     def resolve_labels(self, n: int, labels):
+        """As for every image model; an unconditional run says it was trained without labels."""
         if labels is not None and not self.conditional:
             raise ConfigError(f"this '{self.name}' run is unconditional (it was trained without labels) and cannot "
                               f"take a label; train it on labelled data to sample by class")
@@ -215,8 +216,7 @@ class _Diffusion(ImageGenerator):
 @register
 class DDPM(_Diffusion):
     name = "ddpm"
-    description = ("denoising diffusion (UNet, cosine/linear schedule, eps/v prediction, DDIM or ancestral "
-                   "sampling, classifier-free guidance); --sampling-steps, --guidance")
+    description = "denoising diffusion: UNet, DDIM or ancestral sampling, classifier-free guidance (--guidance)"
     Config: ClassVar = DDPMConfig
     samplers = ("ddim", "ddpm")
     max_steps_why = "the schedule's training timesteps"
@@ -259,8 +259,7 @@ class DDPM(_Diffusion):
 @register
 class Flow(_Diffusion):
     name = "flow"
-    description = ("flow matching on straight paths (the ddpm UNet; Euler or Heun steps, classifier-free "
-                   "guidance): few-step sampling; --sampling-steps, --guidance")
+    description = "flow matching on straight paths: the ddpm UNet in a few Euler/Heun steps (cheap sampling)"
     Config: ClassVar = FlowConfig
     samplers = ("euler", "heun")
     max_steps_why = "flow's limit"
