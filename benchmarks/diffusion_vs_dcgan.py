@@ -27,14 +27,13 @@ Figures are comparable only within one run of the script on one machine.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
 
 from genforge.app.workflows import train_run
-from genforge.core import registry
+from genforge.core import io, registry
 from genforge.core.runs import RunDir
 from genforge.images.imageio import save_grid
 from genforge.images.metrics import evaluate_images
@@ -140,8 +139,7 @@ def main() -> None:
                 results["guidance_table"].append({"model": name, "sampler": model.config.sampler,
                                                   "steps": model.config.sampling_steps, "guidance": weight,
                                                   "seconds_per_10k": round(secs * 10000 / table_n, 1), **_values(m)})
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1))  # after every model: a killed run keeps what it did
+        io.write_json(args.json, results)  # after every model (atomically): a killed run keeps what it did
     print(report(results, args))
 
 

@@ -95,6 +95,8 @@ def test_runs_are_conditional_when_the_data_has_labels(name, tiny_images, tiny_u
     assert not off.conditional and off.num_classes == 0
     with pytest.raises(DataError, match="conditional and needs labelled data.*drop --set conditional=true"):
         tiny(name, conditional=True).fit(tiny_unlabelled, steps=1)
+    with pytest.raises(ConfigError, match="guidance=2 needs a class-conditional run"):
+        tiny(name, guidance=2.0).fit(tiny_unlabelled, steps=1)
 
 
 # -- sampling controls ----------------------------------------------------------------------------------------

@@ -126,6 +126,9 @@ class _Diffusion(ImageGenerator):
         elif c.conditional and data.y is None:
             raise DataError(f"model '{self.name}' is conditional and needs labelled data (class sub-folders, IDX "
                             f"labels, or 'y' in the .npz); drop --set conditional=true to train it unconditionally")
+        if not c.conditional and c.guidance != 1:
+            raise ConfigError(f"guidance={c.guidance:g} needs a class-conditional run, and this '{self.name}' run "
+                              f"learns without labels; drop --set guidance, or train on labelled data")
         super().adopt_data(data, **options)
 
     def resolve_labels(self, n: int, labels):
