@@ -28,6 +28,10 @@ SMALL = {
     "cgan": {"batch_size": 16, "width": 8},
     "vae": {"batch_size": 16, "width": 8},
     "cvae": {"batch_size": 16, "width": 8},
+    # conditional=True: in the family tests they behave as the conditional families (unlabelled data is refused);
+    # their unconditional runs are covered by tests/test_diffusion_models.py
+    "ddpm": {"batch_size": 16, "width": 8, "sampling_steps": 3, "timesteps": 50, "conditional": True},
+    "flow": {"batch_size": 16, "width": 8, "sampling_steps": 3, "conditional": True},
 }
 MODELS = sorted(SMALL)
 CONDITIONAL = ("cgan", "cvae")

@@ -58,7 +58,8 @@ def params_of(module: nn.Module) -> list[torch.Tensor]:
 
 
 # -- registry ------------------------------------------------------------------------------------
-ALL = sorted(["mlp-gan", "dcgan", "cgan", "vae", "cvae", "gaussian-copula", "ctgan", "tvae"])  # the known families
+ALL = sorted(["mlp-gan", "dcgan", "cgan", "vae", "cvae", "ddpm", "flow", "gaussian-copula", "ctgan", "tvae",
+              "char-lstm", "gpt"])  # the known families
 
 
 def test_registry_lists_every_family():
@@ -81,7 +82,7 @@ def test_models_listing_survives_importing_the_models_package():
 def test_unknown_model_suggests_a_close_name():
     with pytest.raises(ConfigError, match=r"unknown model 'dcgn'.*did you mean 'dcgan'"):
         genforge.create("dcgn")
-    with pytest.raises(ConfigError, match="available: cgan, ctgan, cvae, dcgan, gaussian-copula, mlp-gan, tvae, vae"):
+    with pytest.raises(ConfigError, match="available: " + ", ".join(ALL)):
         genforge.create("transformer-xl")
 
 

@@ -241,6 +241,10 @@ def sample(
     repetition_penalty: Optional[float] = typer.Option(None, help="text: >1 makes tokens already used less likely"),
     stop: Optional[List[str]] = typer.Option(None, help="text: stop a sample at this string (repeatable)"),
     seed: Optional[int] = typer.Option(None, help="seed for reproducible samples"),
+    sampling_steps: Optional[int] = typer.Option(None, help="sampler steps (ddpm, flow; default: the run's)"),
+    guidance: Optional[float] = typer.Option(None, help="classifier-free guidance weight (conditional ddpm, flow): "
+                                             "1 plain, 0 unconditional, >1 stronger (twice the network calls)"),
+    sampler: Optional[str] = typer.Option(None, help="ddpm: ddim or ddpm (ancestral); flow: euler or heun"),
     force: bool = typer.Option(False, "--force", help="replace an output of another kind, the run's own data, or "
                                "the samples an earlier run left in the folder"),
     memory_limit: Optional[str] = typer.Option(None, help=MEMORY_LIMIT_HELP),
@@ -258,7 +262,7 @@ def sample(
         info = sample_to(run, n, output, seed=seed, force=force, progress=progress, stream=stream, label=label,
                          where=where, prompt=prompt, prompt_file=prompt_file, max_tokens=max_tokens,
                          temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty,
-                         stop=stop)
+                         stop=stop, sampling_steps=sampling_steps, guidance=guidance, sampler=sampler)
     for warning in info.get("warnings", []):
         err.print(f"[yellow]warning:[/] {one_line(warning)}", highlight=False, soft_wrap=True)
     if output is None:

@@ -23,8 +23,8 @@ class ImageModality(Modality):
     data_options = frozenset({"size", "channels"})
     sample_suffixes = (".npz", ".npy")
     takes_folders = True
-    sample_options = frozenset({"label"})
-    sample_hint = "image models take --label"
+    sample_options = frozenset({"label", "sampling_steps", "guidance", "sampler"})
+    sample_hint = "image models take --label; ddpm and flow also --sampling-steps, --guidance, --sampler"
 
     # -- data ---------------------------------------------------------------------------------
     def data_spec(self, data: str, **options: Any) -> dict[str, Any]:
@@ -73,10 +73,11 @@ class ImageModality(Modality):
 
     # -- sample -----------------------------------------------------------------------------------
     def write_samples(self, model, n, out, *, seed=None, label=None, force=False, progress=None,
-                      inputs=()) -> dict[str, Any]:
+                      inputs=(), **controls) -> dict[str, Any]:
         """Images into ``.npz`` (streamed: bounded memory for any ``n``), one grid ``.png`` (at most
         ``MAX_GRID`` images) or a folder of PNGs (streamed into a staging folder, moved into place when
-        complete). Outputs are checked before any sampling (:mod:`genforge.core.outputs`)."""
+        complete). Outputs are checked before any sampling (:mod:`genforge.core.outputs`). ``controls``: the
+        multi-step models' sampling_steps / guidance / sampler."""
         from genforge.core.outputs import atomic_folder, check_output_file, check_output_folder, warn_if_disk_small
         from genforge.images.imageio import NpzWriter, save_grid, save_png_folder
 
@@ -90,6 +91,7 @@ class ImageModality(Modality):
                               f"than that to a .npz file or a folder")
         labels = parse_label(label)
         model.check_count(n)
+        model.sampling_options(**controls)  # a GAN given --sampling-steps: refused before any work
         y = model.resolve_labels(n, labels) if model.conditional else None  # bad labels: refused before any work
         c, h, w = model.image_shape
         if kind == "folder":
@@ -97,7 +99,7 @@ class ImageModality(Modality):
         else:
             check_output_file(out, force=force, inputs=inputs)
         warn_if_disk_small(out, n * c * h * w, f"{n:,} images of {c}x{h}x{w}")
-        chunks = model.sample_chunks(n, labels=labels, seed=seed)
+        chunks = model.sample_chunks(n, labels=labels, seed=seed, **controls)
         done = 0
 
         def advance(m: int) -> None:

@@ -62,6 +62,12 @@ class TextModality(Modality):
                 **{k: options.get(k) for k in ("text_column", "encoding", "tokenizer", "vocab_size", "unknown")},
                 "limit": options.get("limit")}
 
+    def recognizes(self, data: str) -> bool:
+        from genforge.text.data import TABLE_SUFFIXES, TEXT_SUFFIXES
+
+        p = Path(str(data))
+        return str(data) == self.default_data or p.is_dir() or p.suffix.lower() in (*TEXT_SUFFIXES, *TABLE_SUFFIXES)
+
     def load_data(self, spec: dict[str, Any]) -> TextCorpus:
         return load_text(spec["path"], text_column=spec.get("text_column"), encoding=spec.get("encoding"),
                          limit=spec.get("limit"), tokenizer=spec.get("tokenizer"), vocab_size=spec.get("vocab_size"),

@@ -1,4 +1,4 @@
-"""What the neural image generators (GANs and VAEs) share: shapes, labels, fit and sample."""
+"""What the neural image generators (GANs, VAEs, diffusion models) share: shapes, labels, fit and sample."""
 
 from __future__ import annotations
 
@@ -25,12 +25,16 @@ NOISE_BLOCK = 1024
 class ImageGenerator(NeuralGenerator):
     """A neural generator of images ``(C, H, W)`` in [-1, 1], optionally class-conditional.
 
-    Subclasses add ``noise(n, generator)`` (all randomness of a draw) and ``decode(z, y)``
-    (deterministic) to the :class:`NeuralGenerator` protocol.
+    Subclasses add ``noise(n, generator)`` (all randomness of a draw: a tensor, or a tuple of tensors,
+    with one row per sample) and ``decode(z, y, **controls)`` (deterministic) to the
+    :class:`NeuralGenerator` protocol. Families that sample in several steps name the controls
+    :meth:`sample` takes in ``sampling_controls`` and resolve them in :meth:`sampling_options`.
     """
 
     modality: ClassVar[str] = "image"
     convolutional: ClassVar[bool] = True  # conv networks: square images of at least 8x8
+    sampling_controls: ClassVar[frozenset[str]] = frozenset()  # of sample(): sampling_steps, guidance, sampler
+    sample_batch: ClassVar[int] = 1000  # rows per network call when sampling (speed only: results do not depend on it)
 
     # -- shape / labels -----------------------------------------------------------------------
     @property
@@ -120,18 +124,36 @@ class ImageGenerator(NeuralGenerator):
         raise NotImplementedError
 
     def generate(self, n: int, y: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
-        return self.decode(self.noise(n, generator), y)
+        return self.decode(self.noise(n, generator), y, **self.sampling_options())
+
+    def sampling_options(self, **given: Any) -> dict[str, Any]:
+        """The controls :meth:`decode` gets, from those given to :meth:`sample` (None: not given).
+
+        A generator that draws in one pass takes none: any given is refused, naming the models that take it.
+        """
+        given = {k: v for k, v in given.items() if v is not None}
+        if not given:
+            return {}
+        from genforge.core.registry import available, get
+
+        takers = [name for name, _ in available() if set(given) <= getattr(get(name), "sampling_controls", set())]
+        names = ", ".join(f"{k} (--{k.replace('_', '-')})" for k in given)
+        raise ConfigError(f"model '{self.name}' draws each image in one pass and takes no {names}; "
+                          f"the models that do: {', '.join(takers) or 'none'}")
 
     # -- public API --------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, n: int, *, labels: LabelsLike = None, seed: int | None = None,
-               batch_size: int = 1000) -> torch.Tensor:
+               batch_size: int | None = None, sampling_steps: int | None = None, guidance: float | None = None,
+               sampler: str | None = None) -> torch.Tensor:
         """Draw ``n`` images as a float tensor ``(n, C, H, W)`` in [-1, 1].
 
         ``labels``: for conditional models, one class (int or name) or one per sample
         (default: classes in turn). ``seed`` makes the draw reproducible without touching
-        the global random state. ``batch_size`` only bounds the networks' working memory; the
-        result is the same for any ``batch_size`` (see :meth:`sample_chunks`). The whole result is
+        the global random state. ``batch_size`` (default: the family's ``sample_batch``) only sets
+        memory and speed: the result is the same for any ``batch_size`` (see :meth:`sample_chunks`).
+        ``sampling_steps``, ``guidance`` and ``sampler`` steer the models that sample in several
+        steps (ddpm, flow; None: the run's defaults); the others refuse them. The whole result is
         held in memory, so a request over the memory limit is refused: stream it with
         :meth:`sample_chunks` (``genforge sample`` does).
         """
@@ -142,11 +164,13 @@ class ImageGenerator(NeuralGenerator):
         check_memory(n * c * h * w * 4, f"holding {n:,} images of {c}x{h}x{w} as floats",
                      "sample fewer at once, or stream them with sample_chunks() or 'genforge sample', which writes "
                      "in chunks")
-        return torch.cat(list(self.sample_chunks(n, labels=labels, seed=seed, batch_size=batch_size)))
+        return torch.cat(list(self.sample_chunks(n, labels=labels, seed=seed, batch_size=batch_size,
+                                                 sampling_steps=sampling_steps, guidance=guidance, sampler=sampler)))
 
     @torch.no_grad()
     def sample_chunks(self, n: int, *, labels: LabelsLike = None, seed: int | None = None,
-                      batch_size: int = 1000) -> Iterator[torch.Tensor]:
+                      batch_size: int | None = None, sampling_steps: int | None = None,
+                      guidance: float | None = None, sampler: str | None = None) -> Iterator[torch.Tensor]:
         """Draw ``n`` images chunk by chunk (float ``(m, C, H, W)`` in [-1, 1], at most ``NOISE_BLOCK`` each),
         so that any number of samples can be written with bounded memory.
 
@@ -157,15 +181,25 @@ class ImageGenerator(NeuralGenerator):
         """
         self.check_count(n)
         check_seed(seed)
+        controls = self.sampling_options(sampling_steps=sampling_steps, guidance=guidance, sampler=sampler)
         y = self.resolve_labels(n, labels)
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         self.prepare_sampling()
         self.eval()
-        step = min(-(-max(int(batch_size), 1) // SAMPLE_ALIGN) * SAMPLE_ALIGN, NOISE_BLOCK)
+        step = min(-(-max(int(batch_size or self.sample_batch), 1) // SAMPLE_ALIGN) * SAMPLE_ALIGN, NOISE_BLOCK)
         for block in range(0, n, NOISE_BLOCK):
-            z = self.noise(min(NOISE_BLOCK, n - block), gen)
+            m = min(NOISE_BLOCK, n - block)
+            z = self.noise(m, gen)
             chunks = []
-            for start in range(0, len(z), step):
+            for start in range(0, m, step):
                 yb = y[block + start:block + start + step].to(self.device) if y is not None else None
-                chunks.append(self.decode(z[start:start + step].to(self.device), yb).float().clamp_(-1, 1).cpu())
+                zb = _rows(z, start, start + step, self.device)
+                chunks.append(self.decode(zb, yb, **controls).float().clamp_(-1, 1).cpu())
             yield torch.cat(chunks)
+
+
+def _rows(z: torch.Tensor | tuple, start: int, stop: int, device) -> torch.Tensor | tuple:
+    """Rows ``start:stop`` of a noise draw (a tensor or a tuple of tensors), on ``device``."""
+    if isinstance(z, tuple):
+        return tuple(_rows(part, start, stop, device) for part in z)
+    return z[start:stop].to(device)
