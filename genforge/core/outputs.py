@@ -127,6 +127,18 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+class Counter:
+    """Counts the items a streamed write has written and reports ``progress(done, total)`` after each chunk."""
+
+    def __init__(self, total: int, progress=None):
+        self.total, self.progress, self.done = total, progress, 0
+
+    def __call__(self, m: int) -> None:
+        self.done += m
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
 def warn_if_disk_small(path: str | os.PathLike, nbytes: float, what: str) -> None:
     """Warn (a :class:`GenforgeWarning`) when ``nbytes`` may not fit in the free space where ``path`` goes."""
     folder = Path(path).parent if not Path(path).is_dir() else Path(path)

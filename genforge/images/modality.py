@@ -78,7 +78,8 @@ class ImageModality(Modality):
         ``MAX_GRID`` images) or a folder of PNGs (streamed into a staging folder, moved into place when
         complete). Outputs are checked before any sampling (:mod:`genforge.core.outputs`). ``controls``: the
         multi-step models' sampling_steps / guidance / sampler."""
-        from genforge.core.outputs import atomic_folder, check_output_file, check_output_folder, warn_if_disk_small
+        from genforge.core.outputs import (Counter, atomic_folder, check_output_file, check_output_folder,
+                                           warn_if_disk_small)
         from genforge.images.imageio import NpzWriter, save_grid, save_png_folder
 
         suffix = out.suffix.lower()
@@ -100,13 +101,7 @@ class ImageModality(Modality):
             check_output_file(out, force=force, inputs=inputs)
         warn_if_disk_small(out, n * c * h * w, f"{n:,} images of {c}x{h}x{w}")
         chunks = model.sample_chunks(n, labels=labels, seed=seed, **controls)
-        done = 0
-
-        def advance(m: int) -> None:
-            nonlocal done
-            done += m
-            if progress is not None:
-                progress(done, n)
+        advance = Counter(n, progress)
 
         if kind == "npz":
             with NpzWriter(out, n, (h, w, c), labels=y) as writer:
@@ -120,7 +115,8 @@ class ImageModality(Modality):
         else:
             with atomic_folder(out) as stage:
                 for x in chunks:
-                    save_png_folder(x, stage, None if y is None else y[done:done + len(x)].numpy(), start=done)
+                    at = advance.done
+                    save_png_folder(x, stage, None if y is None else y[at:at + len(x)].numpy(), start=at)
                     advance(len(x))
         return {"path": str(out), "kind": kind, "n": n, "shape": [n, c, h, w], "model": model.name, "noun": "images"}
 

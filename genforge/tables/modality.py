@@ -77,7 +77,7 @@ class TableModality(Modality):
                       inputs=()) -> dict[str, Any]:
         """Rows into ``.csv`` or ``.parquet``, streamed chunk by chunk (bounded memory for any ``n``);
         ``where`` and the output are checked before any sampling."""
-        from genforge.core.outputs import check_output_file, warn_if_disk_small
+        from genforge.core.outputs import Counter, check_output_file, warn_if_disk_small
         from genforge.tables.models.base import BYTES_PER_CELL, parse_where
 
         if out.suffix.lower() not in (".csv", ".parquet"):
@@ -89,15 +89,7 @@ class TableModality(Modality):
         width = len(model.schema.columns)
         warn_if_disk_small(out, n * width * BYTES_PER_CELL / 4, f"{n:,} rows of {width} columns")
         t0 = time.perf_counter()
-        done = 0
-
-        def advance(m: int) -> None:
-            nonlocal done
-            done += m
-            if progress is not None:
-                progress(done, n)
-
-        save_table_chunks(model.sample_chunks(n, where=cond, seed=seed), out, progress=advance)
+        save_table_chunks(model.sample_chunks(n, where=cond, seed=seed), out, progress=Counter(n, progress))
         return {"path": str(out), "kind": out.suffix.lstrip(".").lower(), "n": n, "shape": [n, width],
                 "model": model.name, "seconds": round(time.perf_counter() - t0, 2), "where": cond, "noun": "rows"}
 
