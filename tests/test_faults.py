@@ -139,8 +139,10 @@ def straight(tmp_path_factory):
     return load_file(str(work / "run" / "checkpoint.safetensors"))
 
 
-@pytest.mark.parametrize("sig,seed", [(signal.SIGKILL, 1), (signal.SIGKILL, 2), (signal.SIGINT, 3),
-                                      (signal.SIGINT, 4)])
+# one moment per signal in the default run; two more with `make test-all` (the same path at other steps)
+@pytest.mark.parametrize("sig,seed", [(signal.SIGKILL, 1), (signal.SIGINT, 3),
+                                      pytest.param(signal.SIGKILL, 2, marks=pytest.mark.slow),
+                                      pytest.param(signal.SIGINT, 4, marks=pytest.mark.slow)])
 def test_stopped_at_a_random_moment_resumes_bit_for_bit(straight, tmp_path, sig, seed):
     """SIGKILL (the last complete checkpoint) or SIGINT (a checkpoint of the step it stopped at) at a random
     moment; the resume ends with exactly the weights, optimizer state and RNG of the straight run."""
