@@ -145,3 +145,12 @@ def one_error(res: subprocess.CompletedProcess, *parts: str) -> str:
     for part in parts:
         assert part in lines[0], (part, lines[0])
     return lines[0]
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say how many generated hostile cases ran (tests/hostile.py counts them), for the record."""
+    import sys
+
+    hostile = sys.modules.get("hostile")
+    if hostile is not None and hostile.GENERATED["count"]:
+        terminalreporter.write_line(f"hostile suite: {hostile.GENERATED['count']} generated cases through the CLI")

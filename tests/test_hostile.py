@@ -236,3 +236,45 @@ def test_generated_train_arguments(work, model, data_name, flags, data):
     assert temp_leftovers(folder) == []
     if code != 0:
         assert not (folder / "run").exists() or not any((folder / "run").iterdir()), err
+
+
+SAMPLE_FLAGS = {
+    "-n": st.sampled_from(["0", "-3", "1", "5", "x", "1e3", "99999999999999"]),
+    "--seed": st.sampled_from(["0", "-1", "7", "18446744073709551616", "s"]),
+    "--label": st.sampled_from(["0", "2", "9", "-1", "cat", "7"]),
+    "--where": st.sampled_from(["sex=Female", "sex", "a=1", ""]),
+    "--sampling-steps": st.sampled_from(["0", "5", "-1"]),
+    "--guidance": st.sampled_from(["-1", "0", "2"]),
+    "--prompt": st.sampled_from(["", "ROMEO:"]),
+    "--max-tokens": st.sampled_from(["0", "5"]),
+    "--memory-limit": st.sampled_from(["64M", "2G", "x"]),
+}
+
+
+@SETTINGS
+@given(name=st.sampled_from(["dcgan", "copula"]),
+       out=st.sampled_from(["s.npz", "g.png", "pngs", "r.csv", "r.parquet", "t.jsonl", "x.txt", "noext.", "a/b.npz",
+                            "config.yaml"]),
+       flags=st.lists(st.sampled_from(sorted(SAMPLE_FLAGS)), max_size=3, unique=True),
+       force=st.booleans(), data=st.data())
+def test_generated_sample_arguments(runs, work, name, out, flags, force, data):
+    """``genforge sample`` with generated flags and outputs: writes what was asked or refuses; the run and
+    every other file are unchanged either way."""
+    folder = work / "sample-args"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    (folder / "config.yaml").write_text("a file of the user's\n")
+    run = runs[name]
+    before = fingerprint(run)
+    args = ["sample", run, "-o", folder / out] + (["--force"] if force else [])
+    for flag in flags:
+        args += [flag, data.draw(SAMPLE_FLAGS[flag])]
+    if "-n" not in flags:
+        args += ["-n", "3"]
+    code, stdout, err = cli(*args)
+    assert_kept_promise(code, stdout, err)
+    assert fingerprint(run) == before and temp_leftovers(folder) == []
+    if not (force and out == "config.yaml"):
+        assert (folder / "config.yaml").read_text() == "a file of the user's\n"
+    if code != 0 and out != "config.yaml":
+        assert not (folder / out).exists() and not (folder / out.rstrip(".")).exists()
