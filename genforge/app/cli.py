@@ -144,6 +144,8 @@ def train(
                                             "AMX / AVX-512 BF16 and on GPUs)"),
     nproc: int = typer.Option(1, help="data-parallel processes on this machine (torch.distributed; batch size is per "
                               "process)"),
+    dp: Optional[str] = typer.Option(None, help="differential privacy: epsilon=E,delta=D[,clip=C][,accountant=rdp|prv] "
+                                     "(DP-SGD; the noise is chosen so the budget lasts --steps/--epochs)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
     memory_limit: Optional[str] = typer.Option(None, help=MEMORY_LIMIT_HELP),
 ):
@@ -183,7 +185,7 @@ def train(
             params[key] = value
     budget = {"steps": steps, "minutes": minutes, "seed": seed, "sample_every": sample_every,
               "checkpoint_every": checkpoint_every, "progress": not quiet, "threads": threads}
-    budget.update({k: v for k, v in (("device", device), ("precision", precision)) if v is not None})
+    budget.update({k: v for k, v in (("device", device), ("precision", precision), ("dp", dp)) if v is not None})
     with _reporting_interrupts():
         run, summary = train_run(model, data, out=out_dir, root=root, size=size, channels=channels, limit=limit,
                                  table=table, metadata=metadata, epochs=epochs, params=params, train=budget,

@@ -18,6 +18,8 @@ from genforge.core.config import TrainConfig, check_seed, validate
 from genforge.core.errors import ConfigError, GenforgeError, RunDirError
 from genforge.core.io import ensure_dir
 from genforge.core.runs import RunDir
+from genforge.core.generator import dp_option
+from genforge.core.train import private
 from genforge.core.train.device import check_runtime
 
 LOADER_OPTIONS = ("size", "channels", "table", "metadata", "encoding", "epochs", "text_column", "tokenizer",
@@ -104,7 +106,7 @@ def train_run(model: str | None, data: str, *, out: str | Path | None = None, ro
     gen.check_data_options(options)  # e.g. a --size the networks cannot take: refused before reading the data
     spec = mod.data_spec(data, **options)
     dataset = mod.load_data(spec)
-    train = dict(train or {})
+    train = dp_option(dict(train or {}))
     gen.adopt_data(dataset, metadata=spec.get("metadata"), seed=train.get("seed", 0))
     described = mod.describe_model(gen)
     if on_schema is not None and described is not None and distributed.is_writer():
@@ -112,6 +114,7 @@ def train_run(model: str | None, data: str, *, out: str | Path | None = None, ro
     cfg = gen.train_config(dataset, {**train, "epochs": epochs})
     check_runtime(cfg)
     gen.check_buildable()  # e.g. an image size the networks cannot take: refused before the run exists
+    cfg = private.plan(gen, dataset, cfg)  # --dp: the noise for the budget, or a one-line refusal
     if distributed.is_writer():
         run = new_run_dir(model, data, out, root)
         run.write_run_config(gen, cfg, {**spec, "source": mod.source_of(dataset)})
@@ -169,6 +172,7 @@ def resume_run(path: str | Path, *, steps: int | None = None, minutes: float | N
     except GenforgeError as err:
         raise RunDirError(f"the data recorded in '{run.config_path}' does not fit the model it describes ({err}); "
                           f"restore config.yaml or start a new run") from None
+    tcfg = private.plan(gen, dataset, tcfg)  # a private run keeps its noise; more steps than planned are refused
     if distributed.is_writer():
         run.remove_temp_files()  # left by a killed run; the files they were replacing are intact
         run.write_run_config(gen, tcfg, spec)

@@ -20,6 +20,8 @@ SAMPLE_ALIGN = 64
 # Noise is drawn for this many samples at a time (a multiple of SAMPLE_ALIGN): memory stays bounded for
 # any number of samples, and a sample's noise does not depend on how the output is written.
 NOISE_BLOCK = 1024
+# What looked at the images before a private (--dp) run: nothing (core.train.private records this line).
+PIXELS = "none: pixels are scaled to [-1, 1] by a fixed rule and the image size is given"
 
 
 class ImageGenerator(NeuralGenerator):
