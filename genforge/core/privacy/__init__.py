@@ -2,7 +2,7 @@
 and what a run records about its guarantee. Nothing here knows a modality; the trainer attaches it to a
 model's private networks (:mod:`genforge.core.train.private`)."""
 
-from genforge.core.privacy.budget import (DPSpec, check_rows, describe, noise_for_budget, parse_dp, privacy_of,
+from genforge.core.privacy.budget import (DPSpec, check_rows, describe, need, noise_for_budget, parse_dp, privacy_of,
                                           smallest_epsilon)
 
-__all__ = ["DPSpec", "check_rows", "describe", "noise_for_budget", "parse_dp", "privacy_of", "smallest_epsilon"]
+__all__ = ["DPSpec", "check_rows", "describe", "need", "noise_for_budget", "parse_dp", "privacy_of", "smallest_epsilon"]

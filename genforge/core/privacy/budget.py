@@ -113,6 +113,7 @@ def noise_for_budget(spec: DPSpec, sample_rate: float, steps: int) -> float:
     """The noise multiplier whose cost after ``steps`` steps at ``sample_rate`` is at most ``spec.epsilon``.
 
     A budget below what the accountant can certify is a ConfigError naming the smallest that works."""
+    need("opacus", "opacus")
     from opacus.accountants.utils import get_noise_multiplier
 
     if not 0 < sample_rate <= 1:
@@ -158,3 +159,12 @@ def privacy_of(run) -> dict[str, Any] | None:
         return None
     found = run.read_summary().get("privacy")
     return found if isinstance(found, dict) else None
+
+
+def need(module: str, package: str) -> None:
+    """Refuse in one line when an optional privacy library is missing (``pip install genforge[privacy]``)."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(f"this needs the '{package}' package, which is not installed; install genforge's privacy "
+                          f"extra: pip install 'genforge[privacy]'")

@@ -71,6 +71,9 @@ def plan(model, data, config: TrainConfig) -> TrainConfig:
     beyond it: that budget is spent). Runs before the run directory exists."""
     dp = config.dp
     if not dp:
+        if getattr(model, "needs_dp", False):
+            raise ConfigError(f"'{model.name}' is a differentially private mechanism and needs a budget: add --dp "
+                              f"epsilon=E,delta=D (e.g. --dp epsilon=3,delta=1e-6)")
         return config
     if not getattr(model, "supports_dp", False):
         raise refuse(model.name)
