@@ -318,6 +318,8 @@ def evaluate(
     n: Optional[int] = typer.Option(None, "-n", "--n", help="images, rows or texts to generate (default 10,000 images "
                                     "/ as many rows as the training table / 20 texts)"),
     target: Optional[str] = typer.Option(None, help="tables: the column a downstream model predicts (train-on-synthetic)"),
+    sensitive: Optional[List[str]] = typer.Option(None, help="tables, with --real HOLDOUT: a column an attacker wants "
+                                                  "(anonymeter singling-out/linkability/inference risk; repeatable)"),
     seed: int = typer.Option(0, help="seed for sampling, subsets and the feature network"),
     inception_weights: Optional[Path] = typer.Option(None, help="pytorch-fid Inception weights for standard FID"),
     tstr: bool = typer.Option(True, help="train-on-synthetic-test-on-real (conditional models)"),
@@ -338,7 +340,7 @@ def evaluate(
 
     result, metrics_path, report = evaluate_run(run, samples=samples, real=real, n=n, seed=seed,
                                                 inception_weights=inception_weights, tstr=tstr, target=target,
-                                                encoding=encoding, out=out_dir, log=log)
+                                                encoding=encoding, out=out_dir, log=log, sensitive=sensitive)
     if as_json:
         print(json.dumps(result))
         return

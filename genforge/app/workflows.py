@@ -246,8 +246,8 @@ def impute_to(run_path: str | Path, table: str | Path, output: str | Path, *, se
 def evaluate_run(run_path: str | Path | None = None, *, samples: str | Path | None = None,
                  real: str | Path | None = None, n: int | None = None, seed: int = 0,
                  inception_weights: str | Path | None = None, tstr: bool = True, target: str | None = None,
-                 encoding: str | None = None, out: str | Path | None = None, log=None
-                 ) -> tuple[dict[str, Any], Path, Path]:
+                 encoding: str | None = None, out: str | Path | None = None, log=None,
+                 sensitive: list[str] | None = None) -> tuple[dict[str, Any], Path, Path]:
     """Evaluate a run (or a samples file) against real data; writes metrics.json and report.html.
 
     Returns ``(result, metrics_path, report_path)``. The run's modality (or, for ``samples``, the
@@ -267,4 +267,5 @@ def evaluate_run(run_path: str | Path | None = None, *, samples: str | Path | No
         mod = registry.modality_for_samples(samples)
     return mod.evaluate(run=run, model=model, samples=Path(samples) if samples is not None else None, real=real,
                         n=n, seed=seed, target=target, inception_weights=inception_weights, tstr=tstr,
-                        encoding=encoding, out=Path(out) if out is not None else None, log=log)
+                        encoding=encoding, out=Path(out) if out is not None else None, log=log,
+                        sensitive=list(sensitive) if sensitive else None)

@@ -99,9 +99,10 @@ class Modality:
     def evaluate(self, *, run=None, model=None, samples: Path | None = None, real: str | None = None,
                  n: int | None = None, seed: int = 0, target: str | None = None,
                  inception_weights: Path | None = None, tstr: bool = True, encoding: str | None = None,
-                 out: Path | None = None, log: Callable[[str], None] | None = None
-                 ) -> tuple[dict[str, Any], Path, Path]:  # pragma: no cover - abstract
-        """Evaluate a run (``run``/``model``) or a samples file against real data."""
+                 out: Path | None = None, log: Callable[[str], None] | None = None,
+                 sensitive: list[str] | None = None) -> tuple[dict[str, Any], Path, Path]:  # pragma: no cover
+        """Evaluate a run (``run``/``model``) or a samples file against real data (``sensitive``: columns for
+        the privacy attacks of modalities that have them)."""
         raise NotImplementedError
 
     def impute_file(self, model, table: Path, out: Path, *, seed: int | None = None,

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from genforge.core.errors import ConfigError
+from genforge.core.privacy import privacy_of
 from genforge.core.modality import Modality
 from genforge.core.registry import register_modality
 from genforge.tables.data.readers import load_table, save_table, save_table_chunks
@@ -109,7 +110,7 @@ class TableModality(Modality):
 
     # -- evaluate ---------------------------------------------------------------------------------
     def evaluate(self, *, run=None, model=None, samples=None, real=None, n=None, seed=0, target=None,
-                 inception_weights=None, tstr=True, encoding=None, out=None, log=None):
+                 inception_weights=None, tstr=True, encoding=None, out=None, log=None, sensitive=None):
         from genforge.core import io
         from genforge.tables.metrics.evaluate import evaluate_table, sdv_metadata_from_schema
         from genforge.tables.metrics.report import write_table_report
@@ -142,8 +143,9 @@ class TableModality(Modality):
                 synthetic = synthetic.head(n)
             out_dir, title = Path(out) if out else Path(samples).resolve().parent, Path(samples).name
         result = evaluate_table(real_train, synthetic, holdout=holdout, target=target, metadata=metadata, seed=seed,
-                                log=log)
+                                log=log, sensitive=sensitive)
         result["title"] = title
+        result["privacy"] = privacy_of(run)
         io.ensure_dir(out_dir)
         metrics_path = out_dir / "metrics.json"
         io.write_json(metrics_path, result)
