@@ -290,19 +290,31 @@ def _progress_bar(title: str, total: int, shown: bool = True):
 
 @app.command()
 def impute(
-    run: Path = typer.Argument(..., help="run directory of a table model"),
-    table: Path = typer.Argument(..., help="table with missing cells (.csv/.parquet)"),
-    output: Path = typer.Option(..., "--out", "-o", help="completed table (.csv/.parquet)"),
+    run: Path = typer.Argument(..., help="run directory of a table model (or an image model, with --images/--mask)"),
+    table: Optional[Path] = typer.Argument(None, help="table with missing cells (.csv/.parquet)"),
+    output: Path = typer.Option(..., "--out", "-o", help="completed table (.csv/.parquet) or images (.npz)"),
+    images: Optional[Path] = typer.Option(None, help="images to complete (.npz/.npy or a folder of PNGs)"),
+    mask: Optional[Path] = typer.Option(None, help="with --images: the pixels to fill, nonzero/white (.npz/.npy or a "
+                                        "folder of PNGs, one per image)"),
     seed: Optional[int] = typer.Option(None, help="seed for reproducible values"),
     encoding: Optional[str] = typer.Option(None, help="text encoding of a .csv/.tsv table (default utf-8), e.g. latin-1"),
     force: bool = typer.Option(False, "--force", help="replace the input table itself, or a file of another kind"),
     memory_limit: Optional[str] = typer.Option(None, help=MEMORY_LIMIT_HELP),
 ):
-    """Fill the missing cells of a table with values the model draws given each row's other cells."""
+    """Fill the missing cells of a table with values the model draws given each row's other cells, or the masked
+    pixels of images (--images, --mask) given the visible ones, which are kept exactly."""
     from genforge.app.workflows import impute_to
 
     _set_memory_limit(memory_limit)
-    info = impute_to(run, table, output, seed=seed, encoding=encoding, force=force)
+    if (table is None) == (images is None):
+        raise ConfigError("impute takes a table (RUN TABLE -o OUT) or images (RUN --images X.npz --mask M.npz -o OUT)")
+    if images is None and mask is not None:
+        raise ConfigError("--mask goes with --images (it marks the pixels of images to fill)")
+    info = impute_to(run, table or images, output, seed=seed, encoding=encoding, force=force, mask=mask)
+    if "images" in info:
+        out.print(f"filled {info['filled']} masked pixels in {info['images']} images with {info['model']}; wrote "
+                  f"{info['path']}")
+        return
     out.print(f"filled {info['filled']} missing cells in {info['rows']} rows with {info['model']}; wrote {info['path']}")
 
 

@@ -234,13 +234,16 @@ def _check_applicable(options: dict[str, Any], modality, model: str, attr: str) 
 
 
 def impute_to(run_path: str | Path, table: str | Path, output: str | Path, *, seed: int | None = None,
-              encoding: str | None = None, force: bool = False) -> dict:
-    """Fill the missing cells of ``table`` with a table model's draws given each row's present cells
-    (``output`` may not replace ``table`` itself or a file of another kind unless ``force``)."""
+              encoding: str | None = None, force: bool = False, mask: str | Path | None = None) -> dict:
+    """Fill the missing cells of ``table`` with a table model's draws given each row's present cells, or (image
+    runs) the pixels of the images in ``table`` that ``mask`` marks, the others kept exactly (``output`` may not
+    replace an input or a file of another kind unless ``force``)."""
+    check_seed(seed)
     run = RunDir.open(run_path)
     mod = registry.modality_of(run)
+    extra = {"mask": Path(mask)} if mask is not None else {}
     return mod.impute_file(registry.load(run.path), Path(table), Path(output), seed=seed, encoding=encoding,
-                           force=force)
+                           force=force, **extra)
 
 
 def evaluate_run(run_path: str | Path | None = None, *, samples: str | Path | None = None,

@@ -106,8 +106,9 @@ class Modality:
         raise NotImplementedError
 
     def impute_file(self, model, table: Path, out: Path, *, seed: int | None = None,
-                    encoding: str | None = None, force: bool = False) -> dict[str, Any]:
-        """Fill the missing values of a data file with ``model`` (modalities that can)."""
+                    encoding: str | None = None, force: bool = False, mask: Path | None = None) -> dict[str, Any]:
+        """Fill the missing values of a data file with ``model`` (modalities that can; ``mask`` marks the pixels
+        of images to fill)."""
         raise ConfigError(f"model '{model.name}' learns {self.plural}; impute needs a table model")
 
     def preview_callback(self, run, config):

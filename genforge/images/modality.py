@@ -121,6 +121,18 @@ class ImageModality(Modality):
                     advance(len(x))
         return {"path": str(out), "kind": kind, "n": n, "shape": [n, c, h, w], "model": model.name, "noun": "images"}
 
+    # -- impute (completion) ---------------------------------------------------------------------------------
+    def impute_file(self, model, table, out, *, seed=None, encoding=None, force=False, mask=None, inputs=()):
+        """Complete the images in ``table`` (a .npz/.npy or folder) where ``mask`` says (:mod:`genforge.images.masks`)."""
+        from genforge.images.masks import complete_file
+
+        if mask is None:
+            raise ConfigError("completing images needs --mask: a .npz/.npy array or a folder of PNGs marking the "
+                              "pixels to fill (nonzero / white)")
+        if encoding is not None:
+            raise ConfigError("--encoding is for tables (.csv/.tsv text); images have no text encoding")
+        return complete_file(model, Path(table), Path(mask), Path(out), seed=seed, force=force, inputs=inputs)
+
     # -- evaluate ---------------------------------------------------------------------------------
     def evaluate(self, *, run=None, model=None, samples=None, real=None, n=None, seed=0, target=None,
                  inception_weights=None, tstr=True, encoding=None, out=None, log=None, sensitive=None):

@@ -95,8 +95,11 @@ class TableModality(Modality):
                 "model": model.name, "seconds": round(time.perf_counter() - t0, 2), "where": cond, "noun": "rows"}
 
     # -- impute -------------------------------------------------------------------------------------
-    def impute_file(self, model, table, out, *, seed=None, encoding=None, force=False) -> dict[str, Any]:
+    def impute_file(self, model, table, out, *, seed=None, encoding=None, force=False, mask=None) -> dict[str, Any]:
         from genforge.core.outputs import check_output_file
+
+        if mask is not None:
+            raise ConfigError("--mask marks pixels of images to fill; a table's missing cells are its empty ones")
 
         if out.suffix.lower() not in (".csv", ".parquet"):
             raise ConfigError(f"cannot write the completed table to '{out}': use a .csv or .parquet file")

@@ -115,6 +115,11 @@ class VAE(ImageGenerator):
     def decode(self, z, y):
         return self.to_image(self.nets["decoder"](z, y))
 
+    def initial_latent(self, x, mask, y, gen):
+        """The encoder's mean for the image with its masked pixels set to grey."""
+        mu, _ = self.nets["encoder"](x * (1 - mask), y)
+        return mu
+
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, labels=None) -> torch.Tensor:
         """Encode ``x`` (images in [-1, 1]) and decode the posterior mean; same shape as ``x``."""
