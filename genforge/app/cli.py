@@ -495,5 +495,10 @@ def main() -> None:
         shutdown()  # leave the process group before exit (gloo aborts the process otherwise)
 
 
+from genforge.app.cli_augment import register as _register_augment  # noqa: E402
+
+_register_augment(app, out, err, MEMORY_LIMIT_HELP)
+
 if __name__ == "__main__":
     main()
+

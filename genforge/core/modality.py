@@ -111,6 +111,14 @@ class Modality:
         of images to fill)."""
         raise ConfigError(f"model '{model.name}' learns {self.plural}; impute needs a table model")
 
+    def augment_kit(self, target: str | None):
+        """What ``genforge augment`` needs of this modality to predict ``target``: an object with ``load``,
+        ``adopt`` (check the training data), ``size``, ``subset``, ``concat``, ``labels``, ``check_model``,
+        ``sample``, ``overlap``, ``fit_predict``, ``learners``, ``noun`` and ``regression`` (see
+        :class:`genforge.tables.augment.TableKit`)."""
+        raise ConfigError(f"augment trains a downstream model on {self.plural}, which genforge cannot do yet; it works "
+                          f"for tables (with --target) and labelled images")
+
     def preview_callback(self, run, config):
         """A trainer callback that previews samples during training, or None."""
         return None

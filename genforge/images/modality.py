@@ -133,6 +133,11 @@ class ImageModality(Modality):
             raise ConfigError("--encoding is for tables (.csv/.tsv text); images have no text encoding")
         return complete_file(model, Path(table), Path(mask), Path(out), seed=seed, force=force, inputs=inputs)
 
+    def augment_kit(self, target):
+        from genforge.images.augment import ImageKit
+
+        return ImageKit(target)
+
     # -- evaluate ---------------------------------------------------------------------------------
     def evaluate(self, *, run=None, model=None, samples=None, real=None, n=None, seed=0, target=None,
                  inception_weights=None, tstr=True, encoding=None, out=None, log=None, sensitive=None):

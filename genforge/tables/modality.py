@@ -111,6 +111,11 @@ class TableModality(Modality):
         return {"path": str(out), "rows": len(df), "filled": holes - int(done.isna().to_numpy().sum()),
                 "model": model.name}
 
+    def augment_kit(self, target):
+        from genforge.tables.augment import TableKit
+
+        return TableKit(target)
+
     # -- evaluate ---------------------------------------------------------------------------------
     def evaluate(self, *, run=None, model=None, samples=None, real=None, n=None, seed=0, target=None,
                  inception_weights=None, tstr=True, encoding=None, out=None, log=None, sensitive=None):
