@@ -383,7 +383,7 @@ def models_cmd():
 
 @app.command()
 def runs(root: Path = typer.Argument(Path("runs"), help="folder holding run directories")):
-    """List run directories: model, data, steps, wall time, status, last losses."""
+    """List run directories: model, data, steps, wall time, status, privacy guarantee, last losses."""
     from genforge.core.runs import list_runs
 
     rows = list_runs(root)
@@ -399,13 +399,16 @@ def runs(root: Path = typer.Argument(Path("runs"), help="folder holding run dire
                   Column("data", no_wrap=True, overflow="ellipsis", max_width=10),
                   Column("steps", no_wrap=True, justify="right"), Column("time", no_wrap=True, justify="right"),
                   Column("status", no_wrap=True, overflow="ellipsis", max_width=8),
+                  Column("privacy", no_wrap=True),
                   Column("losses", overflow="fold", ratio=1, min_width=11),
                   title=f"runs in {root}/", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   collapse_padding=True)
     for name, r in zip(names, rows):
         data = Path(r["data"]).name if r["data"] else "?"
         losses = " ".join(f"{k} {v:.3f}" for k, v in r["losses"].items())
-        table.add_row(name, r["model"], data, str(r["steps"]), f"{r['seconds']:.0f}s", r["status"], losses)
+        dp = r.get("privacy")
+        guarantee = (f"ε={dp.get('epsilon_spent', dp.get('epsilon')):.3g} δ={dp['delta']:.0e}" if dp else "—")
+        table.add_row(name, r["model"], data, str(r["steps"]), f"{r['seconds']:.0f}s", r["status"], guarantee, losses)
     out.print(table)
 
 

@@ -132,6 +132,8 @@ class PrivateTraining:
         from opacus.optimizers import DPOptimizer
 
         self.model, self.dp, self.steps = model, dp, 0
+        # Opacus' hooks on a first layer whose input needs no gradient: torch says so at every backward; expected
+        warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
         parts = model.private_parts()
         self.nets = [model.nets[n] for names in parts.optimizers.values() for n in names]
         for full in parts.freeze:

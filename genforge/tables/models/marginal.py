@@ -148,7 +148,8 @@ class _Marginal(TableGenerator):
         t0 = time.perf_counter()
         self.check_kinds()
         names = [f"c{j}" for j in range(len(self.schema.columns))]
-        data = Dataset(pd.DataFrame(self.encode(df), columns=names), Domain(names, self._cards()))
+        codes = self.encode(df)
+        data = Dataset({n: codes[:, j] for j, n in enumerate(names)}, Domain(names, self._cards()))
         with warnings.catch_warnings(), _numpy_seed(config.seed):
             warnings.simplefilter("ignore")
             self.fit_mechanism(data, float(config.dp["epsilon"]), float(config.dp["delta"]))
@@ -187,7 +188,9 @@ class _Marginal(TableGenerator):
         from snsynth.mst import MSTSynthesizer
 
         dom = Domain(list(df.columns), [int(df[c].max()) + 1 for c in df.columns])
-        return MSTSynthesizer().reverse_data(Dataset(df, dom), self.supports).df
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # mbi prefers dicts of arrays to the DataFrame MST's own code passes
+            return MSTSynthesizer().reverse_data(Dataset(df, dom), self.supports).df
 
     # -- persistence ---------------------------------------------------------------------------------------
     def state_tensors(self) -> dict[str, torch.Tensor]:
