@@ -57,8 +57,7 @@ STEPS = 3  # optimisation steps of a contract fit (the copula has no training lo
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
     (check, name): "mst/aim model categorical and numeric columns only, and the contract's 'customers' table has id, "
                    "datetime and text columns (they are tested on a table they take in tests/test_privacy_models.py)"
-    for check in ("fit-sample", "seeded-draw-keeps-global-rng", "fit-reproducible", "save-load", "bad-count",
-                  "bool-count", "bad-condition")
+    for check in ("fit-sample", "seeded-draw-keeps-global-rng", "fit-reproducible", "save-load", "bad-condition")
     for name in ("mst", "aim")
 }
 
