@@ -69,29 +69,26 @@ def main() -> None:
         a.models, a.fractions, a.seeds, a.epochs, a.rows = "tvae", "0.2,1", 2, 1, 1500
         a.image_models, a.image_fractions, a.image_steps, a.images = "cgan", "0.1", 5, 600
     torch.set_num_threads(a.threads)
-    say = print
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         train, test = _limited_csv(a.train, a.rows, work), _limited_csv(a.test, a.rows, work)
         for model in a.models.split(","):
-            result, path, report = augment(model, train, test, target=a.target, seeds=a.seeds,
-                                           fractions=[float(f) for f in a.fractions.split(",")],
-                                           train={"epochs": a.epochs, "threads": a.threads},
-                                           out=Path(a.out) / f"adult-{model}", log=say)
-            print(f"\n## Adult, {model} ({result['seconds']} s): {report}")
-            for note in result["notes"]:
-                print("-", note)
-        if a.skip_images:
-            return
-        tr, te = _mnist_files(a.mnist, a.images, work)
-        for model in a.image_models.split(","):
-            result, path, report = augment(model, tr, te, seeds=a.seeds,
-                                           fractions=[float(f) for f in a.image_fractions.split(",")],
-                                           train={"steps": a.image_steps, "threads": a.threads},
-                                           out=Path(a.out) / f"mnist-{model}", log=say)
-            print(f"\n## MNIST, {model} ({result['seconds']} s): {report}")
-            for note in result["notes"]:
-                print("-", note)
+            _run("Adult", model, train, test, a.fractions, a, {"epochs": a.epochs}, target=a.target)
+        if not a.skip_images:
+            tr, te = _mnist_files(a.mnist, a.images, work)
+            for model in a.image_models.split(","):
+                _run("MNIST", model, tr, te, a.image_fractions, a, {"steps": a.image_steps})
+
+
+def _run(label: str, model: str, train: str, test: str, fractions: str, a, budget: dict, target=None) -> None:
+    """One ``augment`` comparison; prints where synthetic data helps."""
+    result, _, report = augment(model, train, test, target=target, seeds=a.seeds,
+                                fractions=[float(f) for f in fractions.split(",")],
+                                train={**budget, "threads": a.threads}, out=Path(a.out) / f"{label.lower()}-{model}",
+                                log=print)
+    print(f"\n## {label}, {model} ({result['seconds']} s): {report}")
+    for note in result["notes"]:
+        print("-", note)
 
 
 if __name__ == "__main__":

@@ -54,9 +54,13 @@ def test_the_noise_chosen_spends_the_budget_and_no_more(accountant):
     assert spent(plan, 1000) > 3.0  # twice the steps would overspend: training must stop at 500
 
 
-def test_a_private_run_meets_its_budget_records_it_and_resumes_exactly(tmp_path):
+CTGAN = {"batch_size": 50, "pac": 5, "generator_dims": (16,), "discriminator_dims": (16,), "z_dim": 8}
+
+
+@pytest.mark.parametrize("name, params", [("tvae", TVAE), ("ctgan", CTGAN)])
+def test_a_private_run_meets_its_budget_records_it_and_resumes_exactly(tmp_path, name, params):
     def train(out, steps, dp):
-        return train_run("tvae", "customers", out=out, limit=200, params=TVAE,
+        return train_run(name, "customers", out=out, limit=200, params=params,
                          train={"steps": steps, "seed": 0, "progress": False, "dp": dp, "checkpoint_every": 2,
                                 "log_every": 1, "threads": 1})
 
@@ -72,6 +76,37 @@ def test_a_private_run_meets_its_budget_records_it_and_resumes_exactly(tmp_path)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     with pytest.raises(ConfigError, match="spent"):
         resume_run(tmp_path / "A", steps=8, progress=False)
+    if name == "ctgan":  # its category frequencies are released once, with noise, and counted in the budget
+        assert privacy["releases"][0]["what"] == "category frequencies"
+        assert spent({**privacy, "releases": []}, 4) < privacy["epsilon_spent"]
+
+
+def test_lora_per_example_gradients_sum_to_the_batch_gradient():
+    from genforge.text.models.lora import LoRAAdapter
+    from genforge.text.models.private import _adapter_grad_sample
+
+    torch.manual_seed(0)
+    layer = LoRAAdapter(6, 5, 2)
+    torch.nn.init.normal_(layer.lora_b)
+    x, g = torch.randn(4, 3, 6), torch.randn(4, 3, 5)
+    (layer(x) * g).sum().backward()
+    per = _adapter_grad_sample(layer, [x], g)
+    assert torch.allclose(per[layer.lora_a].sum(0), layer.lora_a.grad, atol=1e-5)
+    assert torch.allclose(per[layer.lora_b].sum(0), layer.lora_b.grad, atol=1e-5)
+
+
+def test_gpt_lora_fine_tuning_trains_privately_and_full_training_is_refused(tmp_path):
+    gpt = {"preset": "tiny", "n_layer": 1, "n_embd": 32, "block_size": 16, "batch_size": 8, "eval_every": 2,
+           "eval_windows": 4}
+    base, _ = train_run("gpt", "shakespeare", out=tmp_path / "base", limit=6000, params=gpt,
+                        train={"steps": 2, "progress": False, "threads": 1})
+    run, _ = train_run(None, "shakespeare", out=tmp_path / "lora", limit=6000, init=base.path, lora="rank=2",
+                       train={"steps": 3, "progress": False, "threads": 1, "dp": "epsilon=5,delta=1e-5"})
+    privacy = run.read_summary()["privacy"]
+    assert privacy["unit"] == "window" and privacy["steps_done"] == 3 and 4.9 <= privacy["epsilon_spent"] <= 5
+    with pytest.raises(ConfigError, match="LoRA adapters only"):
+        train_run("gpt", "shakespeare", out=None, limit=6000, params=gpt,
+                  train={"steps": 2, "progress": False, "dp": "epsilon=5,delta=1e-5"})
 
 
 def test_dp_records_show_in_runs(tmp_path):
@@ -103,18 +138,26 @@ def _refused(tmp_path, *args):
 def test_dp_on_a_model_without_it_names_the_models_that_have_it(tmp_path):
     line = one_error(_refused(tmp_path, "--data", "customers", "--model", "gaussian-copula", "--dp",
                               "epsilon=3,delta=1e-5", "--steps", "3"), "does not apply to 'gaussian-copula'")
-    for name in ("tvae", "vae", "dcgan", "mst"):
+    for name in ("tvae", "ctgan", "vae", "dcgan", "gpt", "mst", "aim"):
         assert name in line
 
 
+def _train_refused(tmp_path, limit: int, dp: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        train_run("tvae", "customers", out=tmp_path / "run", limit=limit, params=TVAE,
+                  train={"steps": 3, "progress": False, "dp": dp})
+    assert not (tmp_path / "run").exists() and "\n" not in str(info.value)
+    return str(info.value)
+
+
 def test_delta_not_below_one_over_rows_is_refused(tmp_path):
-    one_error(_refused(tmp_path, "--data", "customers", "--model", "tvae", "--limit", "100", "--dp",
-                       "epsilon=3,delta=0.05", "--steps", "3"), "1 / 100 rows", "delta=0.001")
+    line = _train_refused(tmp_path, 100, "epsilon=3,delta=0.05")
+    assert "1 / 100 rows" in line and "delta=0.001" in line
 
 
 def test_a_budget_too_small_for_one_step_says_the_smallest_that_works(tmp_path):
-    line = one_error(_refused(tmp_path, "--data", "customers", "--model", "tvae", "--limit", "200", "--dp",
-                              "epsilon=0.001,delta=1e-3", "--steps", "3"), "too small", "smallest budget that works")
+    line = _train_refused(tmp_path, 200, "epsilon=0.001,delta=1e-3")
+    assert "too small" in line and "smallest budget that works" in line
     least = float(line.rsplit("epsilon=", 1)[1])
     sigma = noise_for_budget(DPSpec(epsilon=least, delta=1e-3), 0.25, 3)  # the one it names does work
     assert sigma > 0

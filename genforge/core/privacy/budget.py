@@ -91,11 +91,13 @@ def _nice_delta(rows: int) -> float:
     return 10.0 ** math.floor(math.log10(1 / rows) - 1)
 
 
-def _epsilon(sigma: float, q: float, steps: int, delta: float, accountant: str) -> float:
+def _epsilon(sigma: float, q: float, steps: int, delta: float, accountant: str, releases=()) -> float:
+    """The epsilon of ``steps`` subsampled Gaussian steps plus one-off full-data Gaussian ``releases`` (their
+    noise multipliers), composed by the accountant."""
     from opacus.accountants import create_accountant
 
     acc = create_accountant(accountant)
-    acc.history = [(sigma, q, steps)]
+    acc.history = [(sigma, q, steps)] + [(float(r), 1.0, 1) for r in releases]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return float(acc.get_epsilon(delta))
@@ -109,8 +111,32 @@ def smallest_epsilon(spec: DPSpec, sample_rate: float, steps: int) -> float:
     return math.ceil(floor * 1.02 * 10**digits) / 10**digits
 
 
-def noise_for_budget(spec: DPSpec, sample_rate: float, steps: int) -> float:
-    """The noise multiplier whose cost after ``steps`` steps at ``sample_rate`` is at most ``spec.epsilon``.
+def release_noise(spec: DPSpec, share: float) -> float:
+    """The noise multiplier of one Gaussian release of the whole data (counts, say) that costs ``share`` of
+    the budget's epsilon on its own (the rest goes to training; the two are composed by the accountant)."""
+    from opacus.accountants.utils import get_noise_multiplier
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(get_noise_multiplier(target_epsilon=share * spec.epsilon, target_delta=spec.delta,
+                                          sample_rate=1.0, steps=1, accountant=spec.accountant))
+
+
+def _bisect(spec: DPSpec, q: float, steps: int, releases) -> float:
+    lo, hi = 1e-2, FLOOR_SIGMA
+    if _epsilon(hi, q, steps, spec.delta, spec.accountant, releases) > spec.epsilon:
+        raise ValueError("too low")
+    for _ in range(60):
+        mid = (lo * hi) ** 0.5
+        lo, hi = (lo, mid) if _epsilon(mid, q, steps, spec.delta, spec.accountant, releases) <= spec.epsilon else (mid, hi)
+        if hi / lo < 1.001:
+            break
+    return hi
+
+
+def noise_for_budget(spec: DPSpec, sample_rate: float, steps: int, releases=()) -> float:
+    """The noise multiplier whose cost after ``steps`` steps at ``sample_rate`` (composed with the one-off
+    ``releases``, their noise multipliers) is at most ``spec.epsilon``.
 
     A budget below what the accountant can certify is a ConfigError naming the smallest that works."""
     need("opacus", "opacus")
@@ -121,6 +147,8 @@ def noise_for_budget(spec: DPSpec, sample_rate: float, steps: int) -> float:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            if releases:
+                return _bisect(spec, sample_rate, int(steps), releases)
             sigma = get_noise_multiplier(target_epsilon=spec.epsilon, target_delta=spec.delta, sample_rate=sample_rate,
                                          steps=int(steps), accountant=spec.accountant, epsilon_tolerance=0.005)
     except ValueError:
@@ -135,7 +163,8 @@ def spent(plan: dict[str, Any], steps: int) -> float:
     """The epsilon spent after ``steps`` private steps of a resolved ``plan`` (see :func:`describe`)."""
     if steps <= 0:
         return 0.0
-    return _epsilon(plan["noise_multiplier"], plan["sample_rate"], steps, plan["delta"], plan["accountant"])
+    releases = [r["noise_multiplier"] for r in plan.get("releases", [])]
+    return _epsilon(plan["noise_multiplier"], plan["sample_rate"], steps, plan["delta"], plan["accountant"], releases)
 
 
 def describe(plan: dict[str, Any] | None) -> str:
@@ -148,6 +177,9 @@ def describe(plan: dict[str, Any] | None) -> str:
         parts.append(f"noise multiplier {plan['noise_multiplier']:.3g}, clip {plan['clip']:g}, "
                      f"sampling rate {plan['sample_rate']:.3g}, {plan.get('steps_done', plan.get('steps'))} steps "
                      f"({plan['accountant']} accountant)")
+    for r in plan.get("releases", []):
+        parts.append(f"{r['what']} released with Gaussian noise (multiplier {r['noise_multiplier']:.3g}, "
+                     f"{r['share']:.0%} of epsilon)")
     if plan.get("mechanism"):
         parts.append(plan["mechanism"])
     return "; ".join(parts)

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from genforge.core.config import TrainConfig
 from genforge.core.errors import ConfigError
-from genforge.core.privacy.budget import check_rows, noise_for_budget, parse_dp, spent
+from genforge.core.privacy.budget import check_rows, noise_for_budget, parse_dp, release_noise, spent
 
 SAMPLING = "uniform batches without replacement, accounted as Poisson sampling at q = batch / examples"
 
@@ -32,13 +32,16 @@ SAMPLING = "uniform batches without replacement, accounted as Poisson sampling a
 class PrivateParts:
     """What DP-SGD protects in one model family.
 
-    ``optimizers``: optimizer name -> the networks it updates; ``per_step(batch)``: per-example gradients an
+    ``optimizers``: optimizer name -> the networks it updates (names in ``model.nets``, or modules); ``per_step(batch)``: per-example gradients an
     optimizer step of that batch sums (a GAN's discriminator sees the real and the fake images: ``2 * batch``);
     ``freeze``: parameters held at their initial value under DP (Opacus cannot take per-example gradients of
     a bare parameter, e.g. TVAE's output scale); ``weight_clip``: clamp the private networks' weights after each
     step (WGAN's Lipschitz constraint, data-independent, where a gradient penalty cannot be clipped per example);
     ``what``/``unit``/``preprocessing``: the report's words for what is private, per which example, and what
-    looked at the data outside DP-SGD.
+    looked at the data outside DP-SGD; ``releases``: statistics of the whole data the model publishes once with
+    Gaussian noise, as ``(what, share of epsilon, L2 sensitivity)`` (CTGAN's category frequencies): the plan
+    gives each its noise, the accountant composes it with the training steps, the model draws it
+    (``plan["releases"]``).
     """
 
     optimizers: dict[str, tuple[str, ...]]
@@ -48,6 +51,7 @@ class PrivateParts:
     what: str = ""
     unit: str = "row"
     preprocessing: str = "none: the data is scaled by fixed rules"
+    releases: tuple[tuple[str, float, float], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,6 +74,7 @@ def plan(model, data, config: TrainConfig) -> TrainConfig:
     private), or refused with one line; a run that already has a plan keeps it (a resume may not add steps
     beyond it: that budget is spent). Runs before the run directory exists."""
     dp = config.dp
+    model.dp_plan = None
     if not dp:
         if getattr(model, "needs_dp", False):
             raise ConfigError(f"'{model.name}' is a differentially private mechanism and needs a budget: add --dp "
@@ -81,11 +86,12 @@ def plan(model, data, config: TrainConfig) -> TrainConfig:
 
     if distributed.world_size_planned() > 1:
         raise ConfigError("--dp trains in one process (noise is added once per step); drop --nproc or set it to 1")
-    if dp.get("noise_multiplier") is not None:  # a resumed run: its noise was chosen for its steps
+    if dp.get("noise_multiplier") is not None or dp.get("mechanism"):  # a resumed run: noise chosen for its steps
         if config.steps is None or config.steps > dp["steps"]:
             raise ConfigError(f"this run's privacy budget (epsilon={dp['epsilon']:g}) was planned for {dp['steps']} "
                               f"steps and is spent there; give --steps {dp['steps']} or fewer, or train a new run "
                               f"with a bigger budget")
+        model.dp_plan = dp
         return config
     spec = parse_dp(dp)
     if config.steps is None:
@@ -101,12 +107,16 @@ def plan(model, data, config: TrainConfig) -> TrainConfig:
 
         _, batch = batch_sizes(model, n, 1)
         q = batch / n
-        resolved = {**spec.model_dump(), "noise_multiplier": noise_for_budget(spec, q, config.steps),
-                    "sample_rate": q, "batch": batch, "examples": n, "steps": int(config.steps),
-                    "unit": parts.unit, "private": parts.what, "preprocessing": parts.preprocessing,
-                    "sampling": SAMPLING, **parts.extra}
+        releases = [{"what": what, "share": share, "sensitivity": sens, "noise_multiplier": release_noise(spec, share)}
+                    for what, share, sens in parts.releases]
+        sigma = noise_for_budget(spec, q, config.steps, [r["noise_multiplier"] for r in releases])
+        resolved = {**spec.model_dump(), "noise_multiplier": sigma, "sample_rate": q, "batch": batch, "examples": n,
+                    "steps": int(config.steps), "unit": parts.unit, "private": parts.what,
+                    "preprocessing": parts.preprocessing, "sampling": SAMPLING, **parts.extra,
+                    **({"releases": releases} if releases else {})}
     out = config.model_copy()
     object.__setattr__(out, "dp", resolved)
+    model.dp_plan = resolved  # what the model's batch source and releases follow (None: not private)
     return out
 
 
@@ -135,7 +145,7 @@ class PrivateTraining:
         # Opacus' hooks on a first layer whose input needs no gradient: torch says so at every backward; expected
         warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
         parts = model.private_parts()
-        self.nets = [model.nets[n] for names in parts.optimizers.values() for n in names]
+        self.nets = [model.nets[n] if isinstance(n, str) else n for names in parts.optimizers.values() for n in names]
         for full in parts.freeze:
             net, _, param = full.partition(".")
             model.nets[net].get_parameter(param).requires_grad_(False)

@@ -94,27 +94,32 @@ class _Marginal(TableGenerator):
 
     # -- discretisation -------------------------------------------------------------------------------------
     def _cards(self) -> list[int]:
+        """Codes per column: its categories or bins, and one more for "missing" where the column has gaps."""
         out = []
         for c in self.schema.columns:
             k = len(c.categories or []) if c.kind in DISCRETE else self.config.bins
-            out.append(k + 1)  # the last code is "missing"
+            out.append(k + (1 if c.missing_rate > 0 else 0))
         return out
+
+    def _missing_code(self, c, card: int) -> int:
+        return card - 1 if c.missing_rate > 0 else -1
 
     def encode(self, df: pd.DataFrame) -> np.ndarray:
         """Integer codes ``(rows, columns)`` over the domain of :meth:`_cards`."""
         cols = []
         for c, card in zip(self.schema.columns, self._cards()):
             s = df[c.name]
+            gap = max(self._missing_code(c, card), 0)  # a column without gaps has no missing cell to encode
             if c.kind in DISCRETE:
                 index = {str(v): i for i, v in enumerate(c.categories or [])}
-                codes = s.map(lambda v: index.get(str(v), card - 1) if pd.notna(v) else card - 1)
+                codes = s.map(lambda v: index.get(str(v), gap) if pd.notna(v) else gap)
                 cols.append(codes.to_numpy(dtype=np.int64))
             else:
                 v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
                 lo, hi = float(c.min), float(c.max)
                 width = (hi - lo) / self.config.bins or 1.0
                 codes = np.clip(np.floor((v - lo) / width), 0, self.config.bins - 1)
-                cols.append(np.where(np.isnan(v), card - 1, codes).astype(np.int64))
+                cols.append(np.where(np.isnan(v), gap, codes).astype(np.int64))
         return np.stack(cols, axis=1)
 
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
@@ -122,9 +127,9 @@ class _Marginal(TableGenerator):
         out = {}
         for j, (c, card) in enumerate(zip(self.schema.columns, self._cards())):
             k = codes[:, j]
-            missing = k == card - 1
+            missing = k == self._missing_code(c, card)
             if c.kind in DISCRETE:
-                cats = np.asarray(list(c.categories or []) + [None], dtype=object)
+                cats = np.asarray(list(c.categories or []) + [None] * (card - len(c.categories or [])), dtype=object)
                 values = pd.Series(cats[k], dtype=object)
             else:
                 lo, hi = float(c.min), float(c.max)
