@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--target", default="income")
     ap.add_argument("--epsilons", default="1,10")
     ap.add_argument("--delta", type=float, default=1e-5)
-    ap.add_argument("--models", default="tvae,mst,aim", help="DP-SGD models (tvae) and mechanisms (mst, aim)")
+    ap.add_argument("--models", default="tvae,ctgan,mst,aim", help="DP-SGD models (tvae, ctgan) and mechanisms (mst, aim)")
     ap.add_argument("--epochs", type=float, default=30, help="DP-SGD epochs (the noise is set for them)")
     ap.add_argument("--rows", type=int, default=None, help="use this many training/test rows")
     ap.add_argument("--threads", type=int, default=2)

@@ -164,8 +164,9 @@ def summarise(records: list[dict], fractions: list[float], learners: list[str], 
                     mean, lo, hi = bootstrap_ci([s[name] for s in mine.values()])
                     entry = {"mean": mean, "low": lo, "high": hi}
                     if arm != "real":
-                        g, glo, ghi = bootstrap_ci([mine[k][name] - base[k][name] for k in mine if k in base])
-                        entry.update(gain=g, gain_low=glo, gain_high=ghi, verdict=verdict(glo, ghi))
+                        diffs = [mine[k][name] - base[k][name] for k in mine if k in base]
+                        g, glo, ghi = bootstrap_ci(diffs)
+                        entry.update(gain=g, gain_low=glo, gain_high=ghi, verdict=verdict(glo, ghi, len(diffs)))
                     metrics[name] = entry
                 table.append({"fraction": fraction, "learner": learner, "arm": arm, "metrics": metrics})
             notes += _notes(table, fraction, learner, seeds)
@@ -176,7 +177,7 @@ def _notes(table: list[dict], fraction: float, learner: str, seeds: int) -> list
     """Plain sentences: where synthetic data helps the headline metrics, and where it does not."""
     out = []
     for name in HEADLINE:
-        parts = {v: [] for v in ("helps", "hurts", "no clear effect")}
+        parts = {v: [] for v in ("helps", "hurts", "no clear effect", "too few seeds")}
         for row in table:
             m = row["metrics"].get(name)
             if row["fraction"] == fraction and row["learner"] == learner and m and "verdict" in m:
@@ -184,13 +185,14 @@ def _notes(table: list[dict], fraction: float, learner: str, seeds: int) -> list
         if not any(parts.values()):
             continue
         said = f"{fraction:.0%} of the real data, {learner}, {name.replace('_', ' ')}: "
+        if parts["too few seeds"]:
+            out.append(said + f"too few seeds ({seeds}) to tell whether synthetic data helps; use --seeds 5 or more")
+            continue
         if parts["helps"]:
             said += "synthetic data helps: " + "; ".join(parts["helps"])
         else:
             said += "synthetic data does not help (no interval above zero)"
         if parts["hurts"]:
             said += "; it hurts: " + "; ".join(parts["hurts"])
-        if seeds < 5:
-            said += f" (only {seeds} seed{'s' if seeds > 1 else ''}: intervals are rough)"
         out.append(said)
     return out

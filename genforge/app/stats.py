@@ -45,8 +45,14 @@ def bootstrap_ci(values, seed: int = 0, level: float = 0.95) -> tuple[float, flo
     return float(v.mean()), float(lo), float(hi)
 
 
-def verdict(low: float, high: float) -> str:
-    """``helps`` (interval above 0), ``hurts`` (below 0) or ``no clear effect``."""
+MIN_SEEDS = 3  # fewer paired values than this give an interval too rough to call
+
+
+def verdict(low: float, high: float, n: int = MIN_SEEDS) -> str:
+    """``helps`` (interval above 0), ``hurts`` (below 0), ``no clear effect``, or ``too few seeds`` (``n`` paired
+    values, fewer than ``MIN_SEEDS``)."""
+    if n < MIN_SEEDS:
+        return "too few seeds"
     if np.isfinite(low) and low > 0:
         return "helps"
     if np.isfinite(high) and high < 0:
