@@ -34,29 +34,36 @@ class ImageKit:
 
     @staticmethod
     def load(path: str, encoding: str | None = None) -> ImageDataset:
+        """Images from a path genforge reads (``encoding`` does not apply)."""
         if encoding is not None:
             raise ConfigError("--encoding is for tables; images have no text encoding")
         return load_images(path)
 
     def size(self, data: ImageDataset) -> int:
+        """Images."""
         return len(data)
 
     def subset(self, data: ImageDataset, idx: np.ndarray) -> ImageDataset:
+        """The images at ``idx``."""
         return data.subset(torch.as_tensor(idx, dtype=torch.long))
 
     def concat(self, parts: list[ImageDataset]) -> ImageDataset:
+        """The images one after the other (labels too)."""
         return ImageDataset(torch.cat([p.x for p in parts]), torch.cat([p.y for p in parts]), parts[0].class_names,
                             parts[0].source)
 
     def labels(self, data: ImageDataset) -> np.ndarray:
+        """Class indices."""
         return data.y.numpy()
 
     def check_model(self, model, data: ImageDataset) -> None:
+        """Refuse an unconditional generator (the balanced arm samples by class)."""
         if not model.conditional:
             raise ConfigError(f"augment tops up classes by sampling them, and '{model.name}' is unconditional; use a "
                               f"class-conditional image model (cgan, cvae, ddpm, flow)")
 
     def sample(self, model, n: int, seed: int, label=None) -> ImageDataset:
+        """``n`` generated images (of class ``label`` when given, else random classes) with their labels."""
         labels = int(label) if label is not None else torch.randint(0, model.num_classes, (n,),
                                                                      generator=torch.Generator().manual_seed(seed))
         x = model.sample(n, labels=labels, seed=seed)
@@ -69,6 +76,7 @@ class ImageKit:
         return float(np.mean([bytes(np.asarray(v)) in seen for v in test.x.numpy().astype(np.float32)]))
 
     def fit_predict(self, learner: str, train: ImageDataset, test: ImageDataset, seed: int):
+        """``(predicted classes, {class: probability})`` of the small CNN trained on ``train``, on ``test``."""
         from genforge.images.metrics.features import train_domain_cnn
 
         if len(train) == 0:

@@ -51,12 +51,15 @@ class TableKit:
         return load_table(path, encoding=encoding or "utf-8")[0]
 
     def size(self, data: pd.DataFrame) -> int:
+        """Rows."""
         return len(data)
 
     def subset(self, data: pd.DataFrame, idx: np.ndarray) -> pd.DataFrame:
+        """The rows at ``idx``."""
         return data.iloc[idx].reset_index(drop=True)
 
     def concat(self, parts: list[pd.DataFrame]) -> pd.DataFrame:
+        """The tables one after the other."""
         return pd.concat(parts, ignore_index=True)
 
     def labels(self, data: pd.DataFrame) -> np.ndarray:
@@ -88,6 +91,7 @@ class TableKit:
         return label
 
     def overlap(self, train: pd.DataFrame, test: pd.DataFrame) -> float:
+        """The share of test rows identical to a training row."""
         return overlap_share(train, test, self.cols)
 
     def fit_predict(self, learner: str, train: pd.DataFrame, test: pd.DataFrame, seed: int):

@@ -30,7 +30,7 @@ from pydantic import Field
 
 from genforge.core.config import ModelConfig
 from genforge.core.errors import ConfigError
-from genforge.core.privacy import check_rows, describe, need
+from genforge.core.privacy import check_rows, need
 from genforge.core.registry import register
 from genforge.tables.models.base import TableGenerator
 from genforge.tables.models.private import FROM_DATA
@@ -40,6 +40,7 @@ DISCRETE = ("categorical", "boolean")
 
 
 class MarginalConfig(ModelConfig):
+    """How genforge discretises a table for MST/AIM, and AIM's limits."""
     bins: int = Field(16, ge=2, le=256, description="equal-width bins per numeric column")
     max_cells: int = Field(10000, gt=0, description="aim: largest marginal (cells) in the workload")
     max_model_size: float = Field(80, gt=0, description="aim: size limit of the graphical model (MB)")
@@ -71,6 +72,7 @@ class _Marginal(TableGenerator):
 
     @property
     def is_fitted(self) -> bool:
+        """Whether the graphical model exists."""
         return self.mrf is not None
 
     # -- privacy --------------------------------------------------------------------------------------------
@@ -83,6 +85,7 @@ class _Marginal(TableGenerator):
                 "private": "every measured marginal", "preprocessing": FROM_DATA}
 
     def check_kinds(self) -> None:
+        """Refuse columns other than categorical and numeric ones, naming them."""
         bad = [c.name for c in self.schema.columns if c.kind not in NUMERIC + DISCRETE]
         if bad:
             kinds = ", ".join(f"{b} is {self.schema[b].kind}" for b in bad)
@@ -90,6 +93,7 @@ class _Marginal(TableGenerator):
                               f"{'that column' if len(bad) == 1 else 'those columns'} or set a kind in --metadata")
 
     def domain_size(self) -> int:
+        """Columns the mechanism sees."""
         return len(self.schema.columns)
 
     # -- discretisation -------------------------------------------------------------------------------------
@@ -167,18 +171,22 @@ class _Marginal(TableGenerator):
         return summary
 
     def fit_mechanism(self, data, epsilon: float, delta: float) -> None:  # pragma: no cover - abstract
+        """Run the mechanism on the discretised ``data`` (an ``mbi.Dataset``), keeping ``self.mrf``."""
         raise NotImplementedError
 
     def normalise_where(self, where):
+        """No conditions: the graphical model samples whole rows."""
         if where:
             raise ConfigError(f"'{self.name}' samples whole rows from its graphical model and cannot condition on "
                               f"values; sample without --where, or use gaussian-copula, ctgan or tvae")
         return {}
 
     def impute(self, df, *, seed=None):
+        """Refused: these mechanisms do not condition on present cells."""
         raise ConfigError(f"'{self.name}' cannot fill missing cells; impute with gaussian-copula, ctgan or tvae")
 
     def sample_frame(self, n, cond, rng, gen) -> pd.DataFrame:
+        """``n`` rows from the graphical model (numpy's global generator seeded from ``rng``, then put back)."""
         with _numpy_seed(int(rng.integers(2**32))):
             codes = self.mrf.synthetic_data(rows=n).df
             if self.supports is not None:
@@ -199,6 +207,7 @@ class _Marginal(TableGenerator):
 
     # -- persistence ---------------------------------------------------------------------------------------
     def state_tensors(self) -> dict[str, torch.Tensor]:
+        """The potentials, marginals and MST's kept-value masks as tensors."""
         out = {}
         for part in ("potentials", "marginals"):
             vec = getattr(self.mrf, part)
@@ -209,6 +218,7 @@ class _Marginal(TableGenerator):
         return out
 
     def weights_meta(self) -> dict:
+        """The schema, the run's guarantee, the domain and the cliques as JSON."""
         dom = self.mrf.domain
         return {**super().weights_meta(), "privacy": self.plan, "total": float(self.mrf.total),
                 "domain": {"attrs": list(dom.attrs), "shape": [int(s) for s in dom.shape]},
@@ -216,6 +226,7 @@ class _Marginal(TableGenerator):
 
     @classmethod
     def from_weights(cls, model_config, tensors, meta):
+        """Rebuild the graphical model from the saved arrays (no pickle)."""
         from mbi import CliqueVector, Domain, Factor, MarkovRandomField
         import jax.numpy as jnp
 
@@ -234,9 +245,6 @@ class _Marginal(TableGenerator):
         model.plan = meta.get("privacy")
         return model
 
-    def describe_privacy(self) -> str:
-        return describe(self.plan)
-
 
 def _as_dtype(values: pd.Series, dtype: str, has_missing: bool) -> pd.Series:
     """``values`` in the training column's dtype where it holds them (an int column with gaps stays float)."""
@@ -252,10 +260,12 @@ def _as_dtype(values: pd.Series, dtype: str, has_missing: bool) -> pd.Series:
 
 @register
 class MST(_Marginal):
+    """smartnoise-synth's MST on genforge's discretisation."""
     name = "mst"
     description = "differentially private: smartnoise-synth's MST (noisy 1- and 2-way marginals, Private-PGM); needs --dp"
 
     def fit_mechanism(self, data, epsilon, delta):
+        """See :meth:`_Marginal.fit_mechanism`."""
         from snsynth.mst import MSTSynthesizer
 
         mst = MSTSynthesizer(epsilon=epsilon, delta=delta)
@@ -267,10 +277,12 @@ class MST(_Marginal):
 
 @register
 class AIM(_Marginal):
+    """smartnoise-synth's AIM on genforge's discretisation (2-way workload)."""
     name = "aim"
     description = "differentially private: smartnoise-synth's AIM (adaptive workload of marginals, Private-PGM); needs --dp"
 
     def fit_mechanism(self, data, epsilon, delta):
+        """See :meth:`_Marginal.fit_mechanism`."""
         from snsynth.aim import AIMSynthesizer
         from snsynth.utils import cdp_rho
 
