@@ -33,7 +33,6 @@ from genforge.core.errors import ConfigError
 from genforge.core.privacy import check_rows, need
 from genforge.core.registry import register
 from genforge.tables.models.base import TableGenerator
-from genforge.tables.models.private import FROM_DATA
 
 NUMERIC = ("continuous", "integer")
 DISCRETE = ("categorical", "boolean")
@@ -82,7 +81,23 @@ class _Marginal(TableGenerator):
         self.check_kinds()
         return {**spec.model_dump(), "noise_multiplier": None, "steps": 1, "examples": len(data), "unit": "row",
                 "mechanism": f"smartnoise-synth {self.name.upper()} on {self.domain_size()} discretised columns",
-                "private": "every measured marginal", "preprocessing": FROM_DATA}
+                "private": "every measured marginal", "preprocessing": self.domain_source()}
+
+    def domain_source(self) -> str:
+        """Where the discretisation's domain came from: the user's metadata (categories, min and max of every
+        column) or, for the columns named, the data itself (outside the guarantee)."""
+        from_data = []
+        for c in self.schema.columns:
+            given = c.reason.partition("set in the metadata file (")[2]
+            need = ("categories",) if c.kind in DISCRETE else ("min", "max")
+            if not all(k in given for k in need):
+                from_data.append(c.name)
+        if not from_data:
+            return ("the domain (category lists, numeric ranges) came from the user's metadata, not the data; only "
+                    "whether each column has missing values was read from the rows (set missing_rate to fix it too)")
+        return (f"the domain (category lists, numeric ranges, which columns have gaps) of {', '.join(from_data)} was "
+                f"read from the training rows without noise: NOT covered by the guarantee (give 'categories', or "
+                f"'min' and 'max', for every column in --metadata to keep the data out of it)")
 
     def check_kinds(self) -> None:
         """Refuse columns other than categorical and numeric ones, naming them."""

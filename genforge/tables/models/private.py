@@ -13,8 +13,7 @@ import torch
 from genforge.core.train.private import PrivateParts
 
 FROM_DATA = ("the schema and encoding (category lists and frequencies, value ranges, Gaussian modes, category pairs "
-             "seen together) were fitted on the training rows without noise: NOT covered by the guarantee (give "
-             "categories and ranges as --metadata to keep them out of the data)")
+             "seen together) were fitted on the training rows without noise: NOT covered by the guarantee")
 CTGAN_WEIGHT_CLIP = 0.01  # WGAN's weight clipping (Arjovsky et al. 2017), as DP-WGAN (Xie et al. 2018)
 FREQUENCY_SHARE = 0.1     # of epsilon, for CTGAN's noisy category frequencies
 
