@@ -3,13 +3,17 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
+# their declared pins conflict with numpy 2 / opacus 1.x, which they work with (see pyproject's privacy extra)
+PRIVACY_NODEPS := anonymeter==1.1.0 smartnoise-synth==1.0.8 smartnoise-sql==1.0.10 mbi==1.1.0
+
 .PHONY: setup test test-all quickstart bench
 
 setup:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,privacy]"
+	$(BIN)/python -m pip install -q --no-deps $(PRIVACY_NODEPS)
 	@echo "setup done: activate with 'source $(VENV)/bin/activate', then try 'genforge quickstart'"
 
 test:

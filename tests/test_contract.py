@@ -54,7 +54,12 @@ SMALL = {
 STEPS = 3  # optimisation steps of a contract fit (the copula has no training loop)
 
 # (check, family) -> why it fails today; each is a strict xfail of that single case (remove it once fixed).
-KNOWN_FAILURES: dict[tuple[str, str], str] = {}
+KNOWN_FAILURES: dict[tuple[str, str], str] = {
+    (check, name): "mst/aim model categorical and numeric columns only, and the contract's 'customers' table has id, "
+                   "datetime and text columns (they are tested on a table they take in tests/test_privacy_models.py)"
+    for check in ("fit-sample", "seeded-draw-keeps-global-rng", "fit-reproducible", "save-load", "bad-condition")
+    for name in ("mst", "aim")
+}
 
 
 def cases(check: str, names: list[str] = NAMES) -> list:

@@ -144,6 +144,8 @@ def train(
                                             "AMX / AVX-512 BF16 and on GPUs)"),
     nproc: int = typer.Option(1, help="data-parallel processes on this machine (torch.distributed; batch size is per "
                               "process)"),
+    dp: Optional[str] = typer.Option(None, help="differential privacy: epsilon=E,delta=D[,clip=C][,accountant=rdp|prv] "
+                                     "(DP-SGD; the noise is chosen so the budget lasts --steps/--epochs)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
     memory_limit: Optional[str] = typer.Option(None, help=MEMORY_LIMIT_HELP),
 ):
@@ -183,7 +185,7 @@ def train(
             params[key] = value
     budget = {"steps": steps, "minutes": minutes, "seed": seed, "sample_every": sample_every,
               "checkpoint_every": checkpoint_every, "progress": not quiet, "threads": threads}
-    budget.update({k: v for k, v in (("device", device), ("precision", precision)) if v is not None})
+    budget.update({k: v for k, v in (("device", device), ("precision", precision), ("dp", dp)) if v is not None})
     with _reporting_interrupts():
         run, summary = train_run(model, data, out=out_dir, root=root, size=size, channels=channels, limit=limit,
                                  table=table, metadata=metadata, epochs=epochs, params=params, train=budget,
@@ -288,19 +290,31 @@ def _progress_bar(title: str, total: int, shown: bool = True):
 
 @app.command()
 def impute(
-    run: Path = typer.Argument(..., help="run directory of a table model"),
-    table: Path = typer.Argument(..., help="table with missing cells (.csv/.parquet)"),
-    output: Path = typer.Option(..., "--out", "-o", help="completed table (.csv/.parquet)"),
+    run: Path = typer.Argument(..., help="run directory of a table model (or an image model, with --images/--mask)"),
+    table: Optional[Path] = typer.Argument(None, help="table with missing cells (.csv/.parquet)"),
+    output: Path = typer.Option(..., "--out", "-o", help="completed table (.csv/.parquet) or images (.npz)"),
+    images: Optional[Path] = typer.Option(None, help="images to complete (.npz/.npy or a folder of PNGs)"),
+    mask: Optional[Path] = typer.Option(None, help="with --images: the pixels to fill, nonzero/white (.npz/.npy or a "
+                                        "folder of PNGs, one per image)"),
     seed: Optional[int] = typer.Option(None, help="seed for reproducible values"),
     encoding: Optional[str] = typer.Option(None, help="text encoding of a .csv/.tsv table (default utf-8), e.g. latin-1"),
     force: bool = typer.Option(False, "--force", help="replace the input table itself, or a file of another kind"),
     memory_limit: Optional[str] = typer.Option(None, help=MEMORY_LIMIT_HELP),
 ):
-    """Fill the missing cells of a table with values the model draws given each row's other cells."""
+    """Fill the missing cells of a table with values the model draws given each row's other cells, or the masked
+    pixels of images (--images, --mask) given the visible ones, which are kept exactly."""
     from genforge.app.workflows import impute_to
 
     _set_memory_limit(memory_limit)
-    info = impute_to(run, table, output, seed=seed, encoding=encoding, force=force)
+    if (table is None) == (images is None):
+        raise ConfigError("impute takes a table (RUN TABLE -o OUT) or images (RUN --images X.npz --mask M.npz -o OUT)")
+    if images is None and mask is not None:
+        raise ConfigError("--mask goes with --images (it marks the pixels of images to fill)")
+    info = impute_to(run, table or images, output, seed=seed, encoding=encoding, force=force, mask=mask)
+    if "images" in info:
+        out.print(f"filled {info['filled']} masked pixels in {info['images']} images with {info['model']}; wrote "
+                  f"{info['path']}")
+        return
     out.print(f"filled {info['filled']} missing cells in {info['rows']} rows with {info['model']}; wrote {info['path']}")
 
 
@@ -316,6 +330,8 @@ def evaluate(
     n: Optional[int] = typer.Option(None, "-n", "--n", help="images, rows or texts to generate (default 10,000 images "
                                     "/ as many rows as the training table / 20 texts)"),
     target: Optional[str] = typer.Option(None, help="tables: the column a downstream model predicts (train-on-synthetic)"),
+    sensitive: Optional[List[str]] = typer.Option(None, help="tables, with --real HOLDOUT: a column an attacker wants "
+                                                  "(anonymeter singling-out/linkability/inference risk; repeatable)"),
     seed: int = typer.Option(0, help="seed for sampling, subsets and the feature network"),
     inception_weights: Optional[Path] = typer.Option(None, help="pytorch-fid Inception weights for standard FID"),
     tstr: bool = typer.Option(True, help="train-on-synthetic-test-on-real (conditional models)"),
@@ -336,7 +352,7 @@ def evaluate(
 
     result, metrics_path, report = evaluate_run(run, samples=samples, real=real, n=n, seed=seed,
                                                 inception_weights=inception_weights, tstr=tstr, target=target,
-                                                encoding=encoding, out=out_dir, log=log)
+                                                encoding=encoding, out=out_dir, log=log, sensitive=sensitive)
     if as_json:
         print(json.dumps(result))
         return
@@ -367,7 +383,7 @@ def models_cmd():
 
 @app.command()
 def runs(root: Path = typer.Argument(Path("runs"), help="folder holding run directories")):
-    """List run directories: model, data, steps, wall time, status, last losses."""
+    """List run directories: model, data, steps, wall time, status, privacy guarantee, last losses."""
     from genforge.core.runs import list_runs
 
     rows = list_runs(root)
@@ -383,13 +399,16 @@ def runs(root: Path = typer.Argument(Path("runs"), help="folder holding run dire
                   Column("data", no_wrap=True, overflow="ellipsis", max_width=10),
                   Column("steps", no_wrap=True, justify="right"), Column("time", no_wrap=True, justify="right"),
                   Column("status", no_wrap=True, overflow="ellipsis", max_width=8),
+                  Column("privacy", no_wrap=True),
                   Column("losses", overflow="fold", ratio=1, min_width=11),
                   title=f"runs in {root}/", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   collapse_padding=True)
     for name, r in zip(names, rows):
         data = Path(r["data"]).name if r["data"] else "?"
         losses = " ".join(f"{k} {v:.3f}" for k, v in r["losses"].items())
-        table.add_row(name, r["model"], data, str(r["steps"]), f"{r['seconds']:.0f}s", r["status"], losses)
+        dp = r.get("privacy")
+        guarantee = (f"ε={dp.get('epsilon_spent', dp.get('epsilon')):.3g} δ={dp['delta']:.0e}" if dp else "—")
+        table.add_row(name, r["model"], data, str(r["steps"]), f"{r['seconds']:.0f}s", r["status"], guarantee, losses)
     out.print(table)
 
 
@@ -479,5 +498,10 @@ def main() -> None:
         shutdown()  # leave the process group before exit (gloo aborts the process otherwise)
 
 
+from genforge.app.cli_augment import register as _register_augment  # noqa: E402
+
+_register_augment(app, out, err, MEMORY_LIMIT_HELP)
+
 if __name__ == "__main__":
     main()
+

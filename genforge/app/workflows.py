@@ -18,6 +18,8 @@ from genforge.core.config import TrainConfig, check_seed, validate
 from genforge.core.errors import ConfigError, GenforgeError, RunDirError
 from genforge.core.io import ensure_dir
 from genforge.core.runs import RunDir
+from genforge.core.generator import dp_option
+from genforge.core.train import private
 from genforge.core.train.device import check_runtime
 
 LOADER_OPTIONS = ("size", "channels", "table", "metadata", "encoding", "epochs", "text_column", "tokenizer",
@@ -104,7 +106,7 @@ def train_run(model: str | None, data: str, *, out: str | Path | None = None, ro
     gen.check_data_options(options)  # e.g. a --size the networks cannot take: refused before reading the data
     spec = mod.data_spec(data, **options)
     dataset = mod.load_data(spec)
-    train = dict(train or {})
+    train = dp_option(dict(train or {}))
     gen.adopt_data(dataset, metadata=spec.get("metadata"), seed=train.get("seed", 0))
     described = mod.describe_model(gen)
     if on_schema is not None and described is not None and distributed.is_writer():
@@ -112,6 +114,7 @@ def train_run(model: str | None, data: str, *, out: str | Path | None = None, ro
     cfg = gen.train_config(dataset, {**train, "epochs": epochs})
     check_runtime(cfg)
     gen.check_buildable()  # e.g. an image size the networks cannot take: refused before the run exists
+    cfg = private.plan(gen, dataset, cfg)  # --dp: the noise for the budget, or a one-line refusal
     if distributed.is_writer():
         run = new_run_dir(model, data, out, root)
         run.write_run_config(gen, cfg, {**spec, "source": mod.source_of(dataset)})
@@ -169,6 +172,7 @@ def resume_run(path: str | Path, *, steps: int | None = None, minutes: float | N
     except GenforgeError as err:
         raise RunDirError(f"the data recorded in '{run.config_path}' does not fit the model it describes ({err}); "
                           f"restore config.yaml or start a new run") from None
+    tcfg = private.plan(gen, dataset, tcfg)  # a private run keeps its noise; more steps than planned are refused
     if distributed.is_writer():
         run.remove_temp_files()  # left by a killed run; the files they were replacing are intact
         run.write_run_config(gen, tcfg, spec)
@@ -230,20 +234,23 @@ def _check_applicable(options: dict[str, Any], modality, model: str, attr: str) 
 
 
 def impute_to(run_path: str | Path, table: str | Path, output: str | Path, *, seed: int | None = None,
-              encoding: str | None = None, force: bool = False) -> dict:
-    """Fill the missing cells of ``table`` with a table model's draws given each row's present cells
-    (``output`` may not replace ``table`` itself or a file of another kind unless ``force``)."""
+              encoding: str | None = None, force: bool = False, mask: str | Path | None = None) -> dict:
+    """Fill the missing cells of ``table`` with a table model's draws given each row's present cells, or (image
+    runs) the pixels of the images in ``table`` that ``mask`` marks, the others kept exactly (``output`` may not
+    replace an input or a file of another kind unless ``force``)."""
+    check_seed(seed)
     run = RunDir.open(run_path)
     mod = registry.modality_of(run)
+    extra = {"mask": Path(mask)} if mask is not None else {}
     return mod.impute_file(registry.load(run.path), Path(table), Path(output), seed=seed, encoding=encoding,
-                           force=force)
+                           force=force, **extra)
 
 
 def evaluate_run(run_path: str | Path | None = None, *, samples: str | Path | None = None,
                  real: str | Path | None = None, n: int | None = None, seed: int = 0,
                  inception_weights: str | Path | None = None, tstr: bool = True, target: str | None = None,
-                 encoding: str | None = None, out: str | Path | None = None, log=None
-                 ) -> tuple[dict[str, Any], Path, Path]:
+                 encoding: str | None = None, out: str | Path | None = None, log=None,
+                 sensitive: list[str] | None = None) -> tuple[dict[str, Any], Path, Path]:
     """Evaluate a run (or a samples file) against real data; writes metrics.json and report.html.
 
     Returns ``(result, metrics_path, report_path)``. The run's modality (or, for ``samples``, the
@@ -263,4 +270,5 @@ def evaluate_run(run_path: str | Path | None = None, *, samples: str | Path | No
         mod = registry.modality_for_samples(samples)
     return mod.evaluate(run=run, model=model, samples=Path(samples) if samples is not None else None, real=real,
                         n=n, seed=seed, target=target, inception_weights=inception_weights, tstr=tstr,
-                        encoding=encoding, out=Path(out) if out is not None else None, log=log)
+                        encoding=encoding, out=Path(out) if out is not None else None, log=log,
+                        sensitive=list(sensitive) if sensitive else None)

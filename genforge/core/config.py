@@ -52,6 +52,8 @@ class TrainConfig(BaseModel):
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps (auto picks a GPU when there is one)")
     precision: str = Field("fp32", description="fp32, or bf16 (autocast; weights and checkpoints stay fp32)")
     progress: bool = Field(True, description="show a progress bar")
+    dp: dict[str, Any] | None = Field(None, description="differential privacy: the budget (epsilon, delta, clip, "
+                                      "accountant) and, once planned, the noise chosen for it (core.train.private)")
 
     @model_validator(mode="after")
     def _default_budget(self) -> "TrainConfig":

@@ -21,8 +21,21 @@ from genforge.core.config import ModelConfig, TrainConfig, validate
 from genforge.core.errors import ConfigError
 from genforge.core.io import ensure_dir
 from genforge.core.runs import RunDir
+from genforge.core.train import private
 from genforge.core.train import state as st
 from genforge.core.train.device import check_runtime, resolve_device
+
+
+def dp_option(options: dict[str, Any]) -> dict[str, Any]:
+    """Training ``options`` with a ``dp`` budget given as text (``"epsilon=3,delta=1e-5"``) or a dict checked and
+    turned into the dict :class:`~genforge.core.config.TrainConfig` holds (None: no DP)."""
+    from genforge.core.privacy import parse_dp
+
+    if options.get("dp") is None:
+        return {k: v for k, v in options.items() if k != "dp"}
+    if isinstance(options["dp"], dict) and options["dp"].get("noise_multiplier") is not None:
+        return options  # a plan an earlier run made (its config.yaml's train.dp): kept as it is
+    return {**options, "dp": parse_dp(options["dp"]).model_dump()}
 
 
 class Generator:
@@ -38,6 +51,7 @@ class Generator:
     description: ClassVar[str] = ""
     modality: ClassVar[str]
     conditional: ClassVar[bool] = False
+    supports_dp: ClassVar[bool] = False  # trains with --dp (core.train.private): see private_parts()
     Config: ClassVar[type[ModelConfig]] = ModelConfig
 
     def __init__(self, **params: Any):
@@ -62,8 +76,9 @@ class Generator:
         else:
             spec = mod.spec_of(data)
         self.refit_data(data, metadata=metadata, seed=options.get("seed", 0))
-        cfg = self.train_config(data, {"progress": progress, **options})
+        cfg = self.train_config(data, {"progress": progress, **dp_option(options)})
         check_runtime(cfg)  # before anything is written
+        cfg = private.plan(self, data, cfg)
         self.check_buildable()
         run = None
         if run_dir is not None:
@@ -92,6 +107,11 @@ class Generator:
 
     def check_data_options(self, options: dict[str, Any]) -> None:
         """Refuse loader options (``size``, ...) the model cannot take, before any data is read."""
+
+    def private_parts(self) -> "private.PrivateParts":
+        """What DP-SGD protects in this family (:class:`~genforge.core.train.private.PrivateParts`); families that
+        do not train with ``--dp`` (or a configuration that cannot) refuse with one line naming the ones that do."""
+        raise private.refuse(self.name)
 
     def check_fitted(self) -> None:
         if not self.is_fitted:

@@ -99,15 +99,25 @@ class Modality:
     def evaluate(self, *, run=None, model=None, samples: Path | None = None, real: str | None = None,
                  n: int | None = None, seed: int = 0, target: str | None = None,
                  inception_weights: Path | None = None, tstr: bool = True, encoding: str | None = None,
-                 out: Path | None = None, log: Callable[[str], None] | None = None
-                 ) -> tuple[dict[str, Any], Path, Path]:  # pragma: no cover - abstract
-        """Evaluate a run (``run``/``model``) or a samples file against real data."""
+                 out: Path | None = None, log: Callable[[str], None] | None = None,
+                 sensitive: list[str] | None = None) -> tuple[dict[str, Any], Path, Path]:  # pragma: no cover
+        """Evaluate a run (``run``/``model``) or a samples file against real data (``sensitive``: columns for
+        the privacy attacks of modalities that have them)."""
         raise NotImplementedError
 
     def impute_file(self, model, table: Path, out: Path, *, seed: int | None = None,
-                    encoding: str | None = None, force: bool = False) -> dict[str, Any]:
-        """Fill the missing values of a data file with ``model`` (modalities that can)."""
+                    encoding: str | None = None, force: bool = False, mask: Path | None = None) -> dict[str, Any]:
+        """Fill the missing values of a data file with ``model`` (modalities that can; ``mask`` marks the pixels
+        of images to fill)."""
         raise ConfigError(f"model '{model.name}' learns {self.plural}; impute needs a table model")
+
+    def augment_kit(self, target: str | None):
+        """What ``genforge augment`` needs of this modality to predict ``target``: an object with ``load``,
+        ``adopt`` (check the training data), ``size``, ``subset``, ``concat``, ``labels``, ``check_model``,
+        ``sample``, ``overlap``, ``fit_predict``, ``learners``, ``noun`` and ``regression`` (see
+        :class:`genforge.tables.augment.TableKit`)."""
+        raise ConfigError(f"augment trains a downstream model on {self.plural}, which genforge cannot do yet; it works "
+                          f"for tables (with --target) and labelled images")
 
     def preview_callback(self, run, config):
         """A trainer callback that previews samples during training, or None."""

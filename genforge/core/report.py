@@ -49,6 +49,24 @@ def format_number(v: Any) -> str:
     return f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
 
 
+def privacy_banner(plan: dict | None) -> str:
+    """The HTML paragraph every report of a differentially private run opens with (empty for other runs):
+    the guarantee, what it protects and what preprocessing saw the data."""
+    if not plan:
+        return ""
+    from html import escape
+
+    from genforge.core.privacy import describe
+
+    lines = [f"<b>Differential privacy:</b> {escape(describe(plan))}"]
+    for key, label in (("private", "protected"), ("unit", "per"), ("preprocessing", "preprocessing"),
+                       ("sampling", "sampling")):
+        if plan.get(key):
+            lines.append(f"{label}: {escape(str(plan[key]))}")
+    return ('<p class="privacy" style="border:1px solid #b5d3b5;background:#f3faf3;padding:.5rem .8rem">'
+            + "<br>".join(lines) + "</p>")
+
+
 def write_report(path: str | Path, package: str, **context: Any) -> Path:
     """Render ``package``'s ``templates/report.html.j2`` with ``context`` (plus ``fmt`` =
     :func:`format_number` and genforge's ``version``) and write it atomically to ``path``."""
@@ -58,6 +76,9 @@ def write_report(path: str | Path, package: str, **context: Any) -> Path:
 
     env = Environment(loader=PackageLoader(package, "templates"), autoescape=select_autoescape())
     html = env.get_template(TEMPLATE).render(fmt=format_number, version=__version__, **context)
+    banner = privacy_banner(context.get("privacy"))
+    if banner:
+        html = html.replace("<body>", "<body>\n" + banner, 1)
     path = Path(path)
     io.write_text(path, html)
     return path

@@ -268,6 +268,7 @@ def list_runs(root: str | Path = "runs") -> list[dict[str, Any]]:
                 "seconds": summary.get("elapsed", 0.0),
                 "status": summary.get("status", "new"),
                 "losses": summary.get("losses", {}),
+                "privacy": summary.get("privacy") if isinstance(summary.get("privacy"), dict) else None,
                 "mtime": cfg_path.stat().st_mtime,
             }
         )

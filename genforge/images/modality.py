@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from genforge.core.errors import ConfigError
+from genforge.core.privacy import privacy_of
 from genforge.core.modality import Modality
 from genforge.core.registry import register_modality
 from genforge.images.data import ImageDataset, load_images
@@ -120,15 +121,34 @@ class ImageModality(Modality):
                     advance(len(x))
         return {"path": str(out), "kind": kind, "n": n, "shape": [n, c, h, w], "model": model.name, "noun": "images"}
 
+    # -- impute (completion) ---------------------------------------------------------------------------------
+    def impute_file(self, model, table, out, *, seed=None, encoding=None, force=False, mask=None, inputs=()):
+        """Complete the images in ``table`` (a .npz/.npy or folder) where ``mask`` says (:mod:`genforge.images.masks`)."""
+        from genforge.images.masks import complete_file
+
+        if mask is None:
+            raise ConfigError("completing images needs --mask: a .npz/.npy array or a folder of PNGs marking the "
+                              "pixels to fill (nonzero / white)")
+        if encoding is not None:
+            raise ConfigError("--encoding is for tables (.csv/.tsv text); images have no text encoding")
+        return complete_file(model, Path(table), Path(mask), Path(out), seed=seed, force=force, inputs=inputs)
+
+    def augment_kit(self, target):
+        from genforge.images.augment import ImageKit
+
+        return ImageKit(target)
+
     # -- evaluate ---------------------------------------------------------------------------------
     def evaluate(self, *, run=None, model=None, samples=None, real=None, n=None, seed=0, target=None,
-                 inception_weights=None, tstr=True, encoding=None, out=None, log=None):
+                 inception_weights=None, tstr=True, encoding=None, out=None, log=None, sensitive=None):
         from genforge.core import io
         from genforge.images.metrics import evaluate_images, inception_extractor
         from genforge.images.metrics.report import write_images_report
 
         if target is not None:
             raise ConfigError("--target is for table models (the column a downstream model predicts)")
+        if sensitive:
+            raise ConfigError("--sensitive names table columns for the privacy attacks; images have no columns")
         if encoding is not None:
             raise ConfigError("--encoding is for tables (.csv/.tsv text); images have no text encoding")
         n = 10000 if n is None else n
@@ -155,6 +175,7 @@ class ImageModality(Modality):
         result = evaluate_images(real_train, fake, real_test=real_test, fake_labels=fake_labels, extractor=extractor,
                                  model=model, seed=seed, tstr=tstr, log=log)
         result["title"] = title
+        result["privacy"] = privacy_of(run)
         io.ensure_dir(out_dir)
         metrics_path = out_dir / "metrics.json"
         io.write_json(metrics_path, result)

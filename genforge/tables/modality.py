@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from genforge.core.errors import ConfigError
+from genforge.core.privacy import privacy_of
 from genforge.core.modality import Modality
 from genforge.core.registry import register_modality
 from genforge.tables.data.readers import load_table, save_table, save_table_chunks
@@ -94,8 +95,11 @@ class TableModality(Modality):
                 "model": model.name, "seconds": round(time.perf_counter() - t0, 2), "where": cond, "noun": "rows"}
 
     # -- impute -------------------------------------------------------------------------------------
-    def impute_file(self, model, table, out, *, seed=None, encoding=None, force=False) -> dict[str, Any]:
+    def impute_file(self, model, table, out, *, seed=None, encoding=None, force=False, mask=None) -> dict[str, Any]:
         from genforge.core.outputs import check_output_file
+
+        if mask is not None:
+            raise ConfigError("--mask marks pixels of images to fill; a table's missing cells are its empty ones")
 
         if out.suffix.lower() not in (".csv", ".parquet"):
             raise ConfigError(f"cannot write the completed table to '{out}': use a .csv or .parquet file")
@@ -107,9 +111,14 @@ class TableModality(Modality):
         return {"path": str(out), "rows": len(df), "filled": holes - int(done.isna().to_numpy().sum()),
                 "model": model.name}
 
+    def augment_kit(self, target):
+        from genforge.tables.augment import TableKit
+
+        return TableKit(target)
+
     # -- evaluate ---------------------------------------------------------------------------------
     def evaluate(self, *, run=None, model=None, samples=None, real=None, n=None, seed=0, target=None,
-                 inception_weights=None, tstr=True, encoding=None, out=None, log=None):
+                 inception_weights=None, tstr=True, encoding=None, out=None, log=None, sensitive=None):
         from genforge.core import io
         from genforge.tables.metrics.evaluate import evaluate_table, sdv_metadata_from_schema
         from genforge.tables.metrics.report import write_table_report
@@ -142,8 +151,9 @@ class TableModality(Modality):
                 synthetic = synthetic.head(n)
             out_dir, title = Path(out) if out else Path(samples).resolve().parent, Path(samples).name
         result = evaluate_table(real_train, synthetic, holdout=holdout, target=target, metadata=metadata, seed=seed,
-                                log=log)
+                                log=log, sensitive=sensitive)
         result["title"] = title
+        result["privacy"] = privacy_of(run)
         io.ensure_dir(out_dir)
         metrics_path = out_dir / "metrics.json"
         io.write_json(metrics_path, result)

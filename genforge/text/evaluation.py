@@ -12,6 +12,7 @@ import numpy as np
 
 from genforge.core import io
 from genforge.core.errors import ConfigError, DataError
+from genforge.core.privacy import privacy_of
 from genforge.text.data import load_text
 from genforge.text.metrics.evaluate import evaluate_text
 from genforge.text.metrics.report import write_text_report
@@ -87,7 +88,7 @@ def evaluate_text_run(mod, *, run=None, model=None, samples=None, real=None, n=N
     if log:
         log(f"scoring {len(generated)} generated texts against {len(real_texts)} real ones")
     result = evaluate_text(generated, real_texts, "\n".join(train_docs), validation=validation)
-    result.update(title=title, real_source=corpus.source, validation=validation)
+    result.update(title=title, real_source=corpus.source, validation=validation, privacy=privacy_of(run))
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = out_dir / "metrics.json"
     io.write_json(metrics_path, result)

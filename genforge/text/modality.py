@@ -141,11 +141,11 @@ class TextModality(Modality):
 
     # -- evaluate ---------------------------------------------------------------------------------
     def evaluate(self, *, run=None, model=None, samples=None, real=None, n=None, seed=0, target=None,
-                 inception_weights=None, tstr=True, encoding=None, out=None, log=None):
+                 inception_weights=None, tstr=True, encoding=None, out=None, log=None, sensitive=None):
         from genforge.text.evaluation import evaluate_text_run
 
-        if target is not None or inception_weights is not None:
-            raise ConfigError("--target and --inception-weights are for tables and images; text is scored by "
+        if target is not None or inception_weights is not None or sensitive:
+            raise ConfigError("--target, --sensitive and --inception-weights are for tables and images; text is scored by "
                               "validation loss, diversity and originality")
         return evaluate_text_run(self, run=run, model=model, samples=samples, real=real, n=n, seed=seed,
                                  encoding=encoding, out=out, log=log)

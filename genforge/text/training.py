@@ -30,7 +30,8 @@ class TextProgress(Callback):
         if result is None:
             return
         loss, _ = result
-        model.nets["tracker"].offer(model.trainable(), loss, trainer.step)
+        if not getattr(model, "dp_plan", None):  # DP keeps the last weights: choosing by this loss would leak
+            model.nets["tracker"].offer(model.trainable(), loss, trainer.step)
         trainer.report_metrics({"val_loss": loss, "val_bpc": loss / model.chars_per_token / math.log(2)})
 
     def write_sample(self, trainer, best: bool) -> None:

@@ -29,6 +29,15 @@ from genforge.core.train.device import autocast, check_precision, resolve_device
 from genforge.core.train.protocol import Trainable
 
 
+def batch_sizes(model: Trainable, examples: int, world: int) -> tuple[int, int]:
+    """(per-process, global) batch size of ``model`` on ``examples`` examples over ``world`` processes: its
+    ``train_batch_size`` capped by the data, rounded down to its ``batch_multiple``."""
+    local = max(1, min(int(model.train_batch_size), examples // world))
+    multiple = max(1, int(model.batch_multiple))
+    local = max(multiple, local - local % multiple)
+    return local, local * world
+
+
 class Trainer:
     """Train ``model`` (a :class:`Trainable`) on ``data`` under ``config``.
 
@@ -58,6 +67,7 @@ class Trainer:
         self.status = "new"
         self.data_gen = torch.Generator()
         self.device = torch.device("cpu")
+        self.private = None  # DP-SGD (core.train.private), when config.dp is set
         self._stop_requested = False  # Ctrl-C / SIGTERM seen: stop at the end of this step
         self._forced = False          # a second one: stop at once, keep the last checkpoint
 
@@ -80,6 +90,8 @@ class Trainer:
         tensors.update(src_tensors)
         meta = {"step": self.step, "elapsed": self.elapsed, **src_meta, "optimizers": opt_meta,
                 "model": self.model.name}
+        if self.private is not None:
+            meta["private_steps"] = self.private.steps
         self.run.save_checkpoint(tensors, meta)
         self.model.save_weights(self.run)
         self.last_checkpoint_step = self.step
@@ -105,6 +117,8 @@ class Trainer:
         self.data_gen.set_state(tensors["rng.data"])
         self.source.load_state(tensors, meta)
         self.step = self.last_checkpoint_step = int(meta["step"])
+        if self.private is not None:
+            self.private.steps = int(meta.get("private_steps", self.step))
         self.elapsed = float(meta["elapsed"])
         if self.writer:
             self.run.truncate_metrics(self.step)
@@ -121,7 +135,8 @@ class Trainer:
             self.run.write_summary({"model": self.model.name, "status": self.status, "step": self.step,
                                     "elapsed": round(self.elapsed, 2), "losses": self.losses,
                                     "checkpoint_step": self.last_checkpoint_step, "device": self.device.type,
-                                    "precision": self.config.precision, "processes": dist.world()})
+                                    "precision": self.config.precision, "processes": dist.world(),
+                                    **({"privacy": self.private.summary()} if self.private is not None else {})})
 
     # -- set-up ---------------------------------------------------------------------------
     def _setup(self, resume: bool) -> None:
@@ -141,6 +156,10 @@ class Trainer:
         self.model.build()  # no-op when the networks already exist
         self.model.to(self.device)
         self.model.configure_optimizers()
+        if cfg.dp:
+            from genforge.core.train.private import PrivateTraining
+
+            self.private = PrivateTraining(self.model, cfg.dp, self._batch_sizes()[1])
         self._hooks = dist.average_gradients_before_step(self.model.optimizers.values())
         if resume:
             self.load_checkpoint()  # overwrites weights, optimizers, RNG, data position and step
@@ -148,10 +167,7 @@ class Trainer:
 
     def _batch_sizes(self) -> tuple[int, int]:
         """(per-process, global) batch size, capped by the data."""
-        local = max(1, min(int(self.model.train_batch_size), len(self.source) // dist.world()))
-        multiple = max(1, int(self.model.batch_multiple))
-        local = max(multiple, local - local % multiple)
-        return local, local * dist.world()
+        return batch_sizes(self.model, len(self.source), dist.world())
 
     def _next_batch(self, global_batch: int):
         x, y = self.source.next(global_batch, self.data_gen)
@@ -163,6 +179,8 @@ class Trainer:
         cfg = self.config
         if cfg.steps is not None and self.step >= cfg.steps:
             return False
+        if self.private is not None and self.private.exhausted():
+            return False  # the privacy budget is spent
         if cfg.minutes is not None:
             return dist.agree(base_elapsed + (time.perf_counter() - t0) < cfg.minutes * 60)
         return True
@@ -203,6 +221,8 @@ class Trainer:
         finally:
             for h in getattr(self, "_hooks", []):
                 h.remove()
+            if self.private is not None:
+                self.private.close()
         self.status = "finished"
         self.model.eval()
         self.save_checkpoint()

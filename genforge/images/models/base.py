@@ -20,6 +20,8 @@ SAMPLE_ALIGN = 64
 # Noise is drawn for this many samples at a time (a multiple of SAMPLE_ALIGN): memory stays bounded for
 # any number of samples, and a sample's noise does not depend on how the output is written.
 NOISE_BLOCK = 1024
+# What looked at the images before a private (--dp) run: nothing (core.train.private records this line).
+PIXELS = "none: pixels are scaled to [-1, 1] by a fixed rule and the image size is given"
 
 
 class ImageGenerator(NeuralGenerator):
@@ -196,6 +198,46 @@ class ImageGenerator(NeuralGenerator):
                 zb = _rows(z, start, start + step, self.device)
                 chunks.append(self.decode(zb, yb, **controls).float().clamp_(-1, 1).cpu())
             yield torch.cat(chunks)
+
+
+    # -- completion ---------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def complete(self, x: torch.Tensor, mask: torch.Tensor, *, labels: LabelsLike = None, seed: int | None = None,
+                 batch_size: int = 256) -> torch.Tensor:
+        """Fill the pixels of ``x`` (``(n, C, H, W)`` in [-1, 1]) where ``mask`` (same shape, or ``(n, 1, H, W)``)
+        is 1, conditioned on the others, which are returned exactly as given (see :mod:`.completion`).
+
+        ``labels``: one class or one per image for conditional models (default: unknown; the family decides
+        how to do without). ``seed`` makes it reproducible."""
+        self.check_fitted()
+        check_seed(seed)
+        x = x.float()
+        mask = (mask > 0).to(x.dtype).expand_as(x)
+        y = self.resolve_labels(len(x), labels) if (self.conditional and labels is not None) else None
+        gen = torch.Generator().manual_seed(seed if seed is not None else 0)
+        self.prepare_sampling()
+        self.eval()
+        out = []
+        for s in range(0, len(x), batch_size):
+            xb, mb = x[s:s + batch_size].to(self.device), mask[s:s + batch_size].to(self.device)
+            yb = y[s:s + batch_size].to(self.device) if y is not None else None
+            filled = self.fill(xb, mb, yb, gen).float().clamp(-1, 1)
+            out.append(torch.where(mb > 0, filled, xb).cpu())
+        return torch.cat(out)
+
+    def fill(self, x: torch.Tensor, mask: torch.Tensor, y: torch.Tensor | None, gen: torch.Generator) -> torch.Tensor:
+        """Images whose masked pixels the model invented given the visible ones (one-pass families: a latent
+        search, :func:`~genforge.images.models.completion.latent_fill`)."""
+        from genforge.images.models.completion import latent_fill
+
+        return latent_fill(self, x, mask, y, gen)
+
+    def initial_latent(self, x, mask, y, gen) -> torch.Tensor:
+        """Where the latent search starts: a draw from the prior (VAEs start from their encoder)."""
+        z = self.noise(len(x), gen)
+        if isinstance(z, tuple):
+            raise ConfigError(f"model '{self.name}' has no single latent to search; it cannot complete images")
+        return z.to(x.device)
 
 
 def _rows(z: torch.Tensor | tuple, start: int, stop: int, device) -> torch.Tensor | tuple:

@@ -28,6 +28,7 @@ from pydantic import Field, model_validator
 
 from genforge.core.config import ModelConfig
 from genforge.core.diffusion import NoiseSchedule, denoise, guided, integrate, interpolate, velocity_target
+from genforge.core.diffusion.inpaint import flow_inpaint, repaint
 from genforge.core.diffusion.samplers import row_noise
 from genforge.core.errors import ConfigError, DataError
 from genforge.core.registry import register
@@ -213,6 +214,14 @@ class _Diffusion(ImageGenerator):
     def max_sampling_steps(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def fill(self, x, mask, y, gen):
+        """Diffusion families fill during sampling (RePaint, the flow's straight path); an unlabelled
+        conditional run completes with its unconditional mode (the null class)."""
+        if self.conditional and y is None and self.config.cond_drop == 0:
+            raise ConfigError(f"this '{self.name}' run was trained with cond_drop=0, so it needs the images' labels to "
+                              f"complete them: put them as 'y' in the images' .npz")
+        return self.inpaint(x, mask, y, gen, **self.sampling_options())
+
     def sampling_net(self):
         """The network sampled from: the EMA weights when there are some."""
         return self.nets["unet_ema"].shadow if "unet_ema" in self.nets else self.nets["unet"]
@@ -254,6 +263,13 @@ class DDPM(_Diffusion):
         x = torch.stack([torch.randn(self.image_shape, generator=g) for g in gens])
         return x, torch.cat([torch.randint(0, 2 ** 62, (1,), generator=g) for g in gens])
 
+    def inpaint(self, known, mask, y, gen, *, sampling_steps: int, guidance: float, sampler: str):
+        """RePaint with the ancestral sampler (:func:`~genforge.core.diffusion.inpaint.repaint`)."""
+        x, seeds = self.noise(len(known), gen)
+        predict = guided(self.sampling_net(), y, 1.0 if y is not None else 0.0)
+        return repaint(predict, known, mask, x.to(known.device), self.schedule, sampling_steps,
+                       prediction=self.config.prediction, noise=row_noise(seeds))
+
     def decode(self, z, y, *, sampling_steps: int, guidance: float, sampler: str):
         x, seeds = z
         predict = guided(self.sampling_net(), y, guidance)
@@ -281,6 +297,12 @@ class Flow(_Diffusion):
 
     def noise(self, n, generator):
         return torch.randn(n, *self.image_shape, generator=generator)
+
+    def inpaint(self, known, mask, y, gen, *, sampling_steps: int, guidance: float, sampler: str):
+        """Euler steps with the visible pixels on their straight path (:func:`~genforge.core.diffusion.inpaint.flow_inpaint`)."""
+        net = self.sampling_net()
+        velocity = guided(lambda x, t, yy: net(x, t * FLOW_TIME_SCALE, yy), y, 1.0 if y is not None else 0.0)
+        return flow_inpaint(velocity, known, mask, self.noise(len(known), gen).to(known.device), sampling_steps)
 
     def decode(self, z, y, *, sampling_steps: int, guidance: float, sampler: str):
         net = self.sampling_net()

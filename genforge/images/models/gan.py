@@ -24,7 +24,7 @@ from pydantic import Field
 from torch import nn
 
 from genforge.core.config import ModelConfig
-from genforge.images.models.base import ImageGenerator
+from genforge.images.models.base import PIXELS, ImageGenerator
 from genforge.core.train.optim import adam
 from genforge.images.models.layers import ConvDecoder, ConvEncoder, maybe_sn, refresh_batchnorm
 from genforge.core.registry import register
@@ -147,6 +147,24 @@ class MLPGANConfig(GANConfig):
 class _GAN(ImageGenerator):
     Config: ClassVar = GANConfig
     sampling_only = ("G_ema",)
+    supports_dp = True
+
+    def private_parts(self):
+        """DP-SGD on the discriminator, the only network that sees real images (the generator learns through it:
+        post-processing). Its real and fake images are one batch, so each step clips 2 x batch gradients."""
+        from genforge.core.train.private import PrivateParts, refuse
+        from genforge.images.models.base import PIXELS
+
+        c = self.config
+        if c.spectral_norm:
+            raise refuse(self.name, "Opacus cannot take per-image gradients through spectral normalisation; add "
+                                    "--set spectral_norm=false to train it privately")
+        if c.loss == "wgan-gp":
+            raise refuse(self.name, "a gradient penalty cannot be clipped per image; use --loss hinge or bce")
+        if c.d_steps != 1:
+            raise refuse(self.name, "each private step must see a fresh batch; use --set d_steps=1")
+        return PrivateParts({"D": ("D",)}, per_step=lambda batch: 2 * batch, unit="image", preprocessing=PIXELS,
+                            what="the discriminator (the generator sees images only through it)")
 
     @property
     def sampling_names(self) -> tuple[str, ...]:

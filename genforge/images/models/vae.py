@@ -19,7 +19,7 @@ from torch import nn
 from genforge.core.config import ModelConfig
 from genforge.core.train import distributed as dist
 from genforge.core.errors import ConfigError
-from genforge.images.models.base import ImageGenerator
+from genforge.images.models.base import PIXELS, ImageGenerator
 from genforge.core.train.optim import adam
 from genforge.images.models.layers import ConvDecoder, ConvEncoder
 from genforge.core.registry import register
@@ -70,6 +70,14 @@ class VAE(ImageGenerator):
     description = "convolutional VAE (beta weight on KL); samples from the prior, reconstructs inputs"
     Config: ClassVar = VAEConfig
     sampling_names = ("encoder", "decoder")
+    supports_dp = True
+
+    def private_parts(self):
+        """DP-SGD on encoder and decoder (both see the images); nothing else looks at the data."""
+        from genforge.core.train.private import PrivateParts
+
+        return PrivateParts({"vae": ("encoder", "decoder")}, what="encoder and decoder (both see the images)",
+                            unit="image", preprocessing=PIXELS)
 
     def make_networks(self):
         c, k = self.config, self.num_classes if self.conditional else 0
@@ -106,6 +114,11 @@ class VAE(ImageGenerator):
 
     def decode(self, z, y):
         return self.to_image(self.nets["decoder"](z, y))
+
+    def initial_latent(self, x, mask, y, gen):
+        """The encoder's mean for the image with its masked pixels set to grey."""
+        mu, _ = self.nets["encoder"](x * (1 - mask), y)
+        return mu
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, labels=None) -> torch.Tensor:

@@ -30,11 +30,13 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from genforge.core.errors import ConfigError, DataError
+from genforge.core.errors import ConfigError, DataError, GenforgeWarning
 from genforge.core.metrics.rows import annotate_rows, json_scalar, metric_row
 from genforge.core.metrics.timing import Stopwatch
 from genforge.tables.data.readers import check_unique_columns
 from genforge.tables.data.schema import infer_schema
+from genforge.tables.metrics.attacks import EXPLAIN as ATTACKS_EXPLAIN
+from genforge.tables.metrics.attacks import anonymeter_risks, membership_attacks, overlap_share
 from genforge.tables.metrics.privacy import ONEHOT_MAX_CATEGORIES, privacy_metrics
 from genforge.tables.metrics.utility import HGB_MAX_CATEGORIES, TSTR_MIN_REGRESSION_VALUES, train_synthetic_test_real
 from genforge.tables.metrics.values import _labels, _subsample, datetime_to_days
@@ -205,7 +207,8 @@ def _pair_summary(report, ref_report, k: int = 5) -> dict:
 
 def evaluate_table(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.DataFrame | None = None,
                    target: str | None = None, metadata: dict | None = None, seed: int = 0,
-                   max_rows: int = 20000, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                   max_rows: int = 20000, log: Callable[[str], None] | None = None,
+                   sensitive: list[str] | None = None) -> dict[str, Any]:
     """Evaluate a synthetic table against the real one; returns a plain, JSON-able dict.
 
     ``real``: the real training table. ``synthetic``: generated rows (same columns). ``holdout``:
@@ -224,6 +227,10 @@ def evaluate_table(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.D
     0.8 s, privacy (neighbour search on ~110 one-hot dimensions) 2 s. The ``seconds`` entry of the
     result has the split.
 
+    With a given ``holdout`` (rows the generator never saw), membership-inference attacks run too, and
+    anonymeter's singling-out, linkability and inference risks for the ``sensitive`` columns
+    (:mod:`~genforge.tables.metrics.attacks`); a holdout that shares rows with ``real`` is warned about.
+
     Returns ``{"metrics": {name: {"value", "reference", "explain", "better"}}, "columns":
     [{"column", "metric", "score", "reference"}], "pair_trends": {...}, "n_real", "n_synthetic",
     "n_holdout", "holdout", "target", "metadata", "seconds"}``.
@@ -231,6 +238,8 @@ def evaluate_table(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.D
     watch = Stopwatch()
     say = log or (lambda msg: None)
     _check_tables(real, synthetic, holdout)
+    given = holdout is not None
+    _check_sensitive(sensitive, real, given)
     real, holdout, holdout_desc = _split_holdout(real, holdout, seed)
     cols = _columns_to_score(metadata, real, target)
     real, synthetic, holdout = (_align(df, real, cols) for df in (real, synthetic, holdout))
@@ -244,18 +253,50 @@ def evaluate_table(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.D
     say("privacy: distances to the closest real rows")
     with watch("privacy"):
         m.update(privacy_metrics(real, synthetic, holdout, cols, seed=seed, max_rows=max_rows))
-    annotate_rows(m, EXPLAIN, BETTER)
+    if given:
+        _warn_overlap(real, holdout, cols)
+        say("privacy attacks: membership inference (distance, density)")
+        with watch("attacks"):
+            m.update(membership_attacks(real, synthetic, holdout, cols, seed=seed))
+            if sensitive:
+                say(f"privacy attacks: anonymeter on {', '.join(sensitive)}")
+                m.update(anonymeter_risks(real, synthetic, holdout, sensitive, cols, seed=seed))
+    explain = {**EXPLAIN, **ATTACKS_EXPLAIN,
+               **{k: f"{ATTACKS_EXPLAIN['inference_risk']} ({k[15:-1]})" for k in m if k.startswith("inference_risk[")}}
+    annotate_rows(m, explain, {**BETTER, **{k: ("≈ 0.5" if k.startswith("mia_") else "lower")
+                                            for k in m if k.startswith(("mia_", "singling", "linkab", "inference"))}})
     return {
         "metrics": m,
         "columns": columns,
         "pair_trends": pair_trends,
         "n_real": len(real), "n_synthetic": len(synthetic), "n_holdout": len(holdout),
         "holdout": holdout_desc,
+        "attacks": ("membership inference against the given holdout" if given else
+                    "not run: membership attacks need --real holdout rows the generator never saw"),
         "target": target,
         "max_rows": max_rows,
         "metadata": sdm_meta,
         "seconds": watch.seconds(),
     }
+
+
+def _check_sensitive(sensitive: list[str] | None, real: pd.DataFrame, holdout_given: bool) -> None:
+    """``--sensitive`` columns must exist, and the attacks need real holdout rows."""
+    for col in sensitive or []:
+        if col not in real.columns:
+            raise ConfigError(f"--sensitive column {col!r} is not in the table; pick from: "
+                              f"{', '.join(map(str, real.columns))}")
+    if sensitive and not holdout_given:
+        raise ConfigError("--sensitive needs --real HOLDOUT: real rows the generator never saw (the attacks' "
+                          "control set and reference)")
+
+
+def _warn_overlap(real: pd.DataFrame, holdout: pd.DataFrame, cols: dict[str, dict]) -> None:
+    share = overlap_share(real, holdout, cols)
+    if share > 0:
+        warnings.warn(GenforgeWarning(
+            f"{share:.1%} of the holdout rows are identical to training rows, so held-out scores and membership "
+            f"attacks read better than they are; give holdout rows that were not used for training"))
 
 
 def _split_holdout(real: pd.DataFrame, holdout: pd.DataFrame | None,

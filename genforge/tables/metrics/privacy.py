@@ -45,7 +45,7 @@ class _Encoder:
             miss = v.isna().to_numpy()
             x = ((v.fillna(med).to_numpy() - lo) / span).astype(np.float32)
             parts.append(x[:, None])
-            if flag or miss.any():
+            if flag:  # the real data has gaps: a flag column (the same width for every table encoded)
                 parts.append(miss.astype(np.float32)[:, None])
         for c, cats in self.cat.items():
             lab = _labels(df[c]).fillna("__missing__")

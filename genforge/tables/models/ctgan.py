@@ -95,6 +95,14 @@ class CTGAN(NeuralTableGenerator):
     description = "conditional tabular GAN (mode-specific normalisation, training-by-sampling, PacGAN, WGAN-GP)"
     Config: ClassVar = CTGANConfig
     sampling_names = ("G",)
+    supports_dp = True
+    dp_plan = None
+
+    def private_parts(self):
+        """A private discriminator (see :func:`genforge.tables.models.private.ctgan_parts`)."""
+        from genforge.tables.models.private import ctgan_parts
+
+        return ctgan_parts(self)
 
     def transformer_options(self):
         return {"max_modes": self.config.max_modes, "max_categories": self.config.max_categories}
@@ -129,6 +137,10 @@ class CTGAN(NeuralTableGenerator):
         from genforge.core.train.batches import SamplerBatches
 
         data = self.training_data(df)
+        if self.dp_plan:  # DP: uniform rows, noisy frequencies (tables.models.private)
+            from genforge.tables.models.private import private_batch
+
+            return SamplerBatches(lambda b, gen: private_batch(self, data, b - b % self.config.pac, gen), len(data.x))
         return SamplerBatches(lambda b, gen: self.next_batch(data, b, gen), len(data.x))
 
     def next_batch(self, data, batch_size: int, gen: torch.Generator):
@@ -160,7 +172,7 @@ class CTGAN(NeuralTableGenerator):
         real_in, fake_in = torch.cat([x, cond], 1), torch.cat([fake.detach(), cond], 1)
         d_real, d_fake = D(real_in), D(fake_in)
         # WGAN-GP on pac-grouped interpolates (one mixing weight per pac group, as CTGAN)
-        gp = gradient_penalty(D, real_in, fake_in, group=D.pac) if c.gp_weight else torch.zeros(())
+        gp = gradient_penalty(D, real_in, fake_in, group=D.pac) if c.gp_weight and not self.dp_plan else torch.zeros(())
         loss_d = d_fake.mean() - d_real.mean() + c.gp_weight * gp
         self.optimizers["D"].zero_grad(set_to_none=True)
         loss_d.backward()

@@ -65,6 +65,14 @@ class TVAE(NeuralTableGenerator):
     description = "tabular VAE (mode-specific normalisation, Gaussian/softmax likelihood), conditional on any categories"
     Config: ClassVar = TVAEConfig
     sampling_names = ("encoder", "decoder")
+    supports_dp = True
+
+    def private_parts(self):
+        """DP-SGD on encoder and decoder; the decoder's output scale stays at its start (a bare parameter)."""
+        from genforge.tables.models.private import table_parts
+
+        return table_parts(self, {"vae": ("encoder", "decoder")}, freeze=("decoder.sigma",),
+                           what="encoder and decoder (both see the rows)")
 
     def transformer_options(self):
         return {"max_modes": self.config.max_modes, "max_categories": self.config.max_categories}

@@ -181,6 +181,13 @@ class GPTModel(TextGenerator):
     description = "decoder-only transformer (nanoGPT style; presets tiny/small/base), KV-cache sampling, LoRA"
     Config = GPTConfig
     lora_targets: ClassVar[tuple[str, ...]] = ("qkv", "proj", "fc")  # attention and MLP projections
+    supports_dp = True  # LoRA fine-tuning only (text.models.private)
+
+    def private_parts(self):
+        """DP-SGD on the LoRA adapters of a fine-tuning run (:func:`genforge.text.models.private.lora_parts`)."""
+        from genforge.text.models.private import lora_parts
+
+        return lora_parts(self)
     arch_keys: ClassVar[tuple[str, ...]] = ("preset", "block_size", "n_layer", "n_head", "n_embd", "bias",
                                             "tie_weights")
 

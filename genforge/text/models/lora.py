@@ -49,6 +49,10 @@ class LoRAAdapter(nn.Module):
         self.lora_b = nn.Parameter(torch.zeros(out_features, rank))
         nn.init.kaiming_uniform_(self.lora_a, a=math.sqrt(5))  # as nn.Linear initialises its weight
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``B A x`` (unscaled); a module call of its own so that DP-SGD can take per-example gradients of it."""
+        return F.linear(F.linear(x, self.lora_a), self.lora_b)
+
 
 class LoRALinear(nn.Module):
     """A frozen ``nn.Linear`` plus a :class:`LoRAAdapter`."""
@@ -60,7 +64,7 @@ class LoRALinear(nn.Module):
             p.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.base(x) + F.linear(F.linear(x, self.adapter.lora_a), self.adapter.lora_b) * self.scale
+        return self.base(x) + self.adapter(x) * self.scale
 
 
 def add_lora(model: nn.Module, targets: tuple[str, ...], rank: int, alpha: float) -> nn.ModuleDict:
