@@ -7,8 +7,6 @@ Everything is returned as an :class:`ImageDataset` whose images are float32
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +15,10 @@ import torch
 import torch.nn.functional as F
 
 from genforge.core.errors import ConfigError, DataError
+from genforge.images.idx import IDX_PREFIXES, find_idx_images, load_idx_dir, load_idx_file
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 _GRAY_MODES = ("1", "L", "LA", "F")
-_IDX_IMAGES, _IDX_LABELS = 0x00000803, 0x00000801
-_IDX_PREFIXES = {"train": ("train",), "test": ("t10k", "test")}
 _KINDS = "pass an IDX folder, an image folder, a .npz/.npy file, or 'digits'"
 
 
@@ -86,7 +83,7 @@ def load_images(path: str | Path, *, size: int | None = None, channels: int | No
         raise ConfigError(f"size must be a positive integer, got {size!r}")
     if channels not in (None, 1, 3):
         raise ConfigError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
-    if split not in _IDX_PREFIXES:
+    if split not in IDX_PREFIXES:
         raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise ConfigError(f"limit must be a positive integer, got {limit!r}")
@@ -98,14 +95,14 @@ def load_images(path: str | Path, *, size: int | None = None, channels: int | No
         if not p.exists():
             raise DataError(f"data path '{path}' does not exist; {_KINDS}")
         if p.is_dir():
-            if _find_idx_images(p, ("train", "t10k", "test")):
-                x, y, names, source = _load_idx_dir(p, split)
+            if find_idx_images(p, ("train", "t10k", "test")):
+                x, y, names, source = load_idx_dir(p, split)
             else:
                 x, y, names, source = _load_image_folder(p, size, limit)
         elif p.suffix.lower() in (".npz", ".npy"):
             x, y, names, source = _load_array_file(p)
         elif "idx" in p.name.lower() or "ubyte" in p.name.lower():
-            x, y, names, source = _load_idx_file(p)
+            x, y, names, source = load_idx_file(p)
         elif p.suffix.lower() in IMAGE_EXTS:
             raise DataError(f"'{p}' is a single image; pass the folder that contains the images")
         else:
@@ -134,85 +131,6 @@ def _load_digits():
     x = (d.images.astype(np.float32) / 8.0 - 1.0)[..., None]
     y = d.target.astype(np.int64)
     return x, y, [str(i) for i in range(10)], f"scikit-learn digits (8x8, {len(y)} images)"
-
-
-def _read_idx(path: Path, magic: int) -> np.ndarray:
-    """Parse one IDX file (raw or gzipped) with the expected ``magic`` into a uint8 array."""
-    def bad(why: str) -> DataError:
-        return DataError(f"'{path}' is not a valid IDX file ({why}); re-download or re-extract it")
-
-    try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:
-        raise bad(f"cannot read or decompress it: {_why(e)}") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise bad("bad magic number")
-    found = int.from_bytes(raw[:4], "big")
-    if found != magic:
-        kinds = {_IDX_IMAGES: "an images file", _IDX_LABELS: "a labels file"}
-        raise bad(f"magic 0x{found:08x}, expected {kinds[magic]} with magic 0x{magic:08x}")
-    ndim, header = raw[3], 4 + 4 * raw[3]
-    if len(raw) < header:
-        raise bad("header is truncated")
-    dims = [int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4)]
-    expected, found_bytes = int(np.prod(dims)), len(raw) - header
-    if found_bytes != expected:
-        raise bad(f"header says {'x'.join(map(str, dims))} = {expected} bytes of data, found {found_bytes}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
-
-
-def _find_idx_images(folder: Path, prefixes) -> Path | None:
-    """The first existing IDX images file in ``folder`` for one of ``prefixes``, else None."""
-    for prefix in prefixes:
-        for sep in ("-", "."):
-            for gz in ("", ".gz"):
-                candidate = folder / f"{prefix}-images{sep}idx3-ubyte{gz}"
-                if candidate.is_file():
-                    return candidate
-    return None
-
-
-def _labels_file_for(images: Path) -> Path | None:
-    """The labels file next to an IDX images file (raw or gzipped), if there is one."""
-    name = images.name.replace("images-idx3", "labels-idx1").replace("images.idx3", "labels.idx1")
-    if name == images.name:
-        return None
-    base = name[:-3] if name.endswith(".gz") else name
-    for candidate in (images.parent / name, images.parent / base, images.parent / (base + ".gz")):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _load_idx_file(path: Path, what: str | None = None):
-    """Load an IDX images file and its labels file (if present next to it)."""
-    x = _read_idx(path, _IDX_IMAGES)
-    if x.ndim == 4 and x.shape[-1] in (1, 3):
-        pass  # already (N, H, W, C)
-    elif x.ndim == 3:
-        x = x[..., None]
-    else:
-        raise DataError(f"'{path}' holds an IDX array of shape {x.shape}; expected (N, H, W) images")
-    labels_path, y, names = _labels_file_for(path), None, None
-    if labels_path is not None:
-        y = _read_idx(labels_path, _IDX_LABELS).astype(np.int64).reshape(-1)
-        if len(y) != len(x):
-            raise DataError(f"'{labels_path}' has {len(y)} labels but '{path}' has {len(x)} images; "
-                            f"use the matching pair of files")
-        names = [str(i) for i in range(int(y.max()) + 1)] if len(y) else []
-    return x, y, names, what or f"IDX {path}"
-
-
-def _load_idx_dir(folder: Path, split: str):
-    """Load the ``split`` pair of IDX files from an MNIST-layout folder."""
-    images = _find_idx_images(folder, _IDX_PREFIXES[split])
-    if images is None:
-        want = _IDX_PREFIXES[split][0]
-        raise DataError(f"no {split} split in IDX folder '{folder}' (expected {want}-images-idx3-ubyte[.gz]); "
-                        f"add the file or pass a different split")
-    return _load_idx_file(images, f"{folder.name} IDX {folder} ({split})")
 
 
 def _class_sort_key(names: list[str]):
