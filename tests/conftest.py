@@ -147,10 +147,29 @@ def one_error(res: subprocess.CompletedProcess, *parts: str) -> str:
     return lines[0]
 
 
-def pytest_terminal_summary(terminalreporter):
-    """Say how many generated hostile cases ran (tests/hostile.py counts them), for the record."""
+def _hostile_count() -> int:
     import sys
 
     hostile = sys.modules.get("hostile")
-    if hostile is not None and hostile.GENERATED["count"]:
-        terminalreporter.write_line(f"hostile suite: {hostile.GENERATED['count']} generated cases through the CLI")
+    return hostile.GENERATED["count"] if hostile is not None else 0
+
+
+_WORKER_COUNTS: list[int] = []  # generated hostile cases reported by pytest-xdist workers
+
+
+def pytest_sessionfinish(session):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: hand the count to the controller
+        workeroutput["hostile_cases"] = _hostile_count()
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown (and fine) without pytest-xdist
+def pytest_testnodedown(node, error):
+    _WORKER_COUNTS.append(int(getattr(node, "workeroutput", {}).get("hostile_cases", 0)))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say how many generated hostile cases ran (tests/hostile.py counts them), for the record."""
+    count = _hostile_count() + sum(_WORKER_COUNTS)
+    if count:
+        terminalreporter.write_line(f"hostile suite: {count} generated cases through the CLI")

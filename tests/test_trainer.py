@@ -164,9 +164,9 @@ def test_resume_after_sigkill(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 90
-        while not (run_dir / "checkpoint.safetensors").exists():
+        while not ((run_dir / "checkpoint.safetensors").exists() and (run_dir / "samples" / "latest.png").exists()):
             assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "no checkpoint within 90 s"
+            assert time.monotonic() < deadline, "no checkpoint and sample grid within 90 s"
             time.sleep(0.05)
         time.sleep(0.3)  # let it write a few more checkpoints, grids and metric lines
     finally:
