@@ -180,3 +180,35 @@ def check_copula_vars(vars_: Any, columns: list[str], sigma_shape: tuple[int, ..
     m = len(checked.vars)
     if tuple(sigma_shape) != (m, m):
         raise ValueError(f"the correlation matrix is {tuple(sigma_shape)} for {m} variables")
+
+
+def check_rules_state(state: Any, schema: Schema):
+    """The saved :class:`~genforge.tables.data.rules.RuleSet` of a model (an empty one for runs made before rules),
+    validated: pydantic for the shapes, a ValueError for a rule that names a column the schema lacks, a kind the
+    rule cannot take, or a text value where a number goes."""
+    from genforge.core.errors import ConfigError
+    from genforge.tables.data.rule_check import _kinds_fit
+    from genforge.tables.data.rules import RuleSet
+
+    if state is None:
+        return RuleSet()
+    rules = RuleSet.model_validate(state)
+    names = set(schema.names())
+    numeric = {c.name for c in schema.columns if c.kind in ("continuous", "integer", "datetime")}
+    for rule in rules.rules + rules.candidates:
+        unknown = [c for c in rule.names() if c not in names]
+        if unknown:
+            raise ValueError(f"rule '{rule.text()}' names columns the schema lacks: {', '.join(unknown[:3])}")
+    for rule in rules.rules:
+        try:
+            _kinds_fit(rule, schema)
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+        rows = [list(m[:2]) for m in rule.mapping or []] if rule.type == "determines" else \
+            (rule.combinations or []) if rule.type == "fixed" else []
+        for row in rows:
+            for col, v in zip(rule.names(), row):
+                if col in numeric and not (v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                         and math.isfinite(v))):
+                    raise ValueError(f"rule '{rule.text()}' holds {v!r} for the numeric column '{col}'")
+    return rules
