@@ -154,8 +154,9 @@ class TableModality(Modality):
             if n is not None:
                 synthetic = synthetic.head(n)
             out_dir, title = Path(out) if out else Path(samples).resolve().parent, Path(samples).name
+        rules = {"rules": model.rules.rules, "schema": model.schema} if model is not None else {}
         result = evaluate_table(real_train, synthetic, holdout=holdout, target=target, metadata=metadata, seed=seed,
-                                log=log)
+                                log=log, **rules)
         result["title"] = title
         io.ensure_dir(out_dir)
         metrics_path = out_dir / "metrics.json"

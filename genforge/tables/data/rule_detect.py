@@ -10,7 +10,7 @@
 * ``a <= b``: two numeric (or two date) columns whose ranges overlap, where a shuffled pairing breaks the
   order in at least 5% of rows, and no real row does.
 
-Relations broken by at most ``CANDIDATE_SHARE`` of the rows (``relationship=Husband`` with ``sex=Female``
+Relations broken by at most ``CANDIDATE_SHARE`` of the rows (or one row) (``relationship=Husband`` with ``sex=Female``
 in one Adult row of 32,561) are returned as *candidates*: reported, not kept. Detection runs on at most
 ``DETECT_ROWS`` rows and confirms what it finds on all of them. :func:`build_rules` puts detected and declared
 rules together (``drop_rules``, ``detect_rules`` and ``drop_violating`` from the metadata file).
@@ -37,6 +37,11 @@ CANDIDATE_SHARE = 0.001  # near-rules broken by at most this share of rows are r
 MAX_NEVER, MAX_CANDIDATES = 100, 20
 DETECT_ROWS = 50_000
 _ORDER_INFORMATIVE = 0.05
+
+
+def _allowed(n: int) -> float:
+    """How many breaking rows a candidate may have among ``n`` (at least one)."""
+    return max(1.0, CANDIDATE_SHARE * n)
 
 
 def _codes(values) -> tuple[np.ndarray, list]:
@@ -86,7 +91,7 @@ def _dependencies(df: pd.DataFrame, schema, codes: dict) -> tuple[list, list]:
                 continue
             best, top, sizes = _majority(ca, cb, width[a], width[b])
             broken = int(n - top.sum())
-            if broken > CANDIDATE_SHARE * n or _chance(cb, width[b], sizes) > MIN_EVIDENCE:
+            if broken > _allowed(n) or _chance(cb, width[b], sizes) > MIN_EVIDENCE:
                 continue
             if broken:
                 candidates.append(Determines(columns=[a, b], source="detected", rows=broken))
@@ -111,7 +116,7 @@ def _never(schema, codes: dict, n: int, linked: set, targets: set) -> tuple[list
         expected = n * pa[:, None] * pb[None, :]
         common = ((pa >= COMMON) & np.array([u is not None for u in ua]))[:, None] & \
                  ((pb >= COMMON) & np.array([u is not None for u in ub]))[None, :] & (expected >= MIN_EXPECTED)
-        near = common & (counts > 0) & (counts <= 0.005 * expected) & (counts <= CANDIDATE_SHARE * n)
+        near = common & (counts > 0) & (counts <= np.maximum(1, 0.005 * expected)) & (counts <= _allowed(n))
         for i, j in zip(*np.nonzero(common & (counts == 0))):
             kept.append((expected[i, j], Never(values={a: ua[i], b: ub[j]}, source="detected")))
         for i, j in zip(*np.nonzero(near)):
@@ -135,7 +140,7 @@ def _orders(df: pd.DataFrame, schema) -> tuple[list, list]:
                 continue
             va, vb = va[both], vb[both]
             broken = int((va > vb).sum())
-            if broken > CANDIDATE_SHARE * len(va) or va.max() <= vb.min() or np.array_equal(va, vb):
+            if broken > _allowed(len(va)) or va.max() <= vb.min() or np.array_equal(va, vb):
                 continue
             if np.mean(va > rng.permutation(vb)) < _ORDER_INFORMATIVE:
                 continue

@@ -135,7 +135,7 @@ class TableTransformer:
                 raw[st["name"]] = self._decode_numeric(st, data, start)
             elif st["enc"] == "category":
                 idx = data[:, start:start + len(st["labels"])].argmax(axis=1)
-                raw[st["name"]] = self._decode_category(st, idx, rng)
+                raw[st["name"]] = self.decode_category(st, idx, rng)
         return raw
 
     def reset_ids(self) -> None:
@@ -383,7 +383,8 @@ class TableTransformer:
             idx[idx == -1] = labels.index(OTHER)
         return idx
 
-    def _decode_category(self, st: dict, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def decode_category(self, st: dict, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The values of label indices ``idx`` of category column state ``st`` (pooled ones drawn by frequency)."""
         labels = np.array(st["labels"] + [None], dtype=object)[:-1]
         values = labels[idx]
         if st["pooled"]:

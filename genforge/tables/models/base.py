@@ -125,7 +125,8 @@ class TableGenerator(Generator):
                 kinds = "categorical/boolean" + (" or numeric" if self.numeric_where else "")
                 raise ConfigError(f"--where {col}=...: model '{self.name}' can condition on {kinds} columns, and "
                                   f"'{col}' is {c.kind}" + ("" if self.numeric_where else
-                                                            "; gaussian-copula also conditions on numbers"))
+                                                            "; gaussian-copula and autoregressive also condition on "
+                                                            "numbers"))
         self.rules.check_where(out)
         return out
 
