@@ -32,6 +32,7 @@ from genforge.tables.data.readers import load_table
 from genforge.tables.data.schema import infer_schema
 from genforge.tables.data.transform import TableTransformer
 from genforge.tables.metrics.evaluate import evaluate_table, sdv_metadata_from_schema
+from tabular_vs_sdv import rule_shares  # benchmarks/ is on the path when this script runs
 
 NUMERIC = ("continuous", "integer", "datetime")
 
@@ -113,15 +114,6 @@ class TabDDPM:
             raw[st["name"]] = self.t.decode_category(st, x[:, pos:pos + k].argmax(1), rng)
             pos += k
         return self.t.decode_values(raw, n, rng)
-
-
-def rule_shares(s: pd.DataFrame, train: pd.DataFrame) -> tuple[float, float]:
-    """Shares of rows keeping education <-> education_num (the training pairs) and relationship <-> sex."""
-    pairs = set(zip(train["education"], train["education_num"]))
-    edu = float(np.mean([p in pairs for p in zip(s["education"], s["education_num"])]))
-    bad = ((s["relationship"] == "Husband") & (s["sex"] == "Female")) | ((s["relationship"] == "Wife") &
-                                                                        (s["sex"] == "Male"))
-    return edu, 1.0 - float(bad.mean())
 
 
 def main() -> None:

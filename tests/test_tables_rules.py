@@ -212,3 +212,78 @@ def test_rules_survive_save_and_load_and_damage_is_refused(fitted, tmp_path):
     mapping = next(r for r in state["rules"] if r["type"] == "determines" and r["columns"][1] == "points")
     with pytest.raises(ValueError, match="numeric column 'points'"):
         check_rules_state({**state, "rules": [{**mapping, "mapping": [["A", "four", 1]]}]}, model.schema)
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+
+@pytest.fixture(scope="module")
+def cli_work(tmp_path_factory, table):
+    import json
+
+    work = tmp_path_factory.mktemp("rules-cli")
+    table.to_csv(work / "ruled.csv", index=False)
+    notes = table.assign(note=[f"a long free text note about row {i} and more" for i in range(len(table))])
+    notes.to_csv(work / "notes.csv", index=False)
+    for name, meta in {"missing": {"rules": ["low <= nope"]}, "breaks": {"rules": ["high <= 60"]},
+                       "contradict": {"rules": ["low >= 10", "low <= 5"]}, "text": {"rules": ["note <= low"]}}.items():
+        (work / f"{name}.json").write_text(json.dumps(meta))
+    return work
+
+
+def _cli(*args):
+    from hostile import cli
+
+    return cli(*args)
+
+
+def _one_error(code: int, err: str, *words: str) -> None:
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    assert all(w in lines[0] for w in words), (words, lines[0])
+
+
+def test_train_prints_and_saves_the_rules_and_sample_keeps_them(cli_work):
+    import json
+
+    from genforge.tables.data.rules import parse_rule
+
+    run = cli_work / "run"
+    code, out, err = _cli("train", "--data", cli_work / "ruled.csv", "--model", "gaussian-copula", "--out", run)
+    assert code == 0, err
+    assert "rules (kept in every generated row)" in out and "grade -> points" in out
+    saved = json.loads((run / "rules.json").read_text())
+    assert "start <= end" in {parse_rule(r)[0].text() for r in saved["rules"]}
+    code, _, err = _cli("sample", run, "-n", 300, "-o", cli_work / "s.csv", "--where", "size=huge")
+    assert code == 0, err
+    s = pd.read_csv(cli_work / "s.csv")
+    assert len(s) == 300 and (s["kind"] != "cat").all() and (s["points"] == s["grade"].map(GRADES)).all()
+    _one_error(*_cli("sample", run, "-n", 5, "-o", cli_work / "no.csv", "--where", "grade=A,points=3")[::2],
+               "grade=A,points=3", "grade -> points")
+    assert not (cli_work / "no.csv").exists()
+
+
+@pytest.mark.parametrize("meta, data, words", [
+    ("missing", "ruled", ["'low <= nope'", "'nope'"]),
+    ("breaks", "ruled", ["'high <= 60'", "training rows", "--drop-violating"]),
+    ("contradict", "ruled", ["contradict each other"]),
+    ("text", "notes", ["ordering needs two numeric or two date columns", "'note'"]),
+], ids=["missing-column", "data-breaks-it", "contradictory", "text-column"])
+def test_bad_rules_in_metadata_are_one_line_and_write_nothing(cli_work, meta, data, words):
+    out = cli_work / f"bad-{meta}"
+    code, _, err = _cli("train", "--data", cli_work / f"{data}.csv", "--model", "tvae", "--metadata",
+                        cli_work / f"{meta}.json", "--out", out, "-q")
+    _one_error(code, err, *words)
+    assert not out.exists()
+
+
+def test_drop_violating_trains_without_the_rows(cli_work):
+    import yaml
+
+    run = cli_work / "dropped"
+    code, _, err = _cli("train", "--data", cli_work / "ruled.csv", "--model", "gaussian-copula", "--metadata",
+                        cli_work / "breaks.json", "--drop-violating", "--out", run, "-q")
+    assert code == 0, err
+    assert yaml.safe_load((run / "config.yaml").read_text())["data"]["drop_violating"] is True
+    code, _, err = _cli("sample", run, "-n", 200, "-o", cli_work / "d.csv")
+    assert code == 0 and pd.read_csv(cli_work / "d.csv")["high"].max() <= 60

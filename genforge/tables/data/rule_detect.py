@@ -27,7 +27,7 @@ import pandas as pd
 
 from genforge.core.errors import ConfigError
 from genforge.tables.data.rule_check import _contradictions, check_rules, check_targets
-from genforge.tables.data.rules import (NUMERIC, Determines, Fixed, Never, Order, RuleSet, frame_getter,
+from genforge.tables.data.rules import (NUMERIC, Determines, Fixed, Never, Order, RuleSet, frame_getter, key,
                                         metadata_rules, value_keys)
 
 MIN_EVIDENCE = -20.0     # log-probability of a dependency holding by chance, at most
@@ -118,7 +118,9 @@ def _never(schema, codes: dict, n: int, linked: set, targets: set) -> tuple[list
                  ((pb >= COMMON) & np.array([u is not None for u in ub]))[None, :] & (expected >= MIN_EXPECTED)
         near = common & (counts > 0) & (counts <= np.maximum(1, 0.005 * expected)) & (counts <= _allowed(n))
         for i, j in zip(*np.nonzero(common & (counts == 0))):
-            kept.append((expected[i, j], Never(values={a: ua[i], b: ub[j]}, source="detected")))
+            options = [(a, ua[k], int(counts[k, j])) for k in np.flatnonzero(counts[:, j])] + \
+                      [(b, ub[k], int(counts[i, k])) for k in np.flatnonzero(counts[i, :])]
+            kept.append((expected[i, j], Never(values={a: ua[i], b: ub[j]}, source="detected", options=options)))
         for i, j in zip(*np.nonzero(near)):
             candidates.append((expected[i, j], Never(values={a: ua[i], b: ub[j]}, source="detected",
                                                      rows=int(counts[i, j]))))
@@ -178,6 +180,14 @@ def learn(rule, df: pd.DataFrame, schema) -> tuple[Any, np.ndarray]:
         ca, ua = _codes(df[rule.columns[0]])
         sizes = dict(zip(ua, np.bincount(ca, minlength=len(ua))))
         rule = rule.model_copy(update={"mapping": [(a, b, int(sizes.get(a, 0))) for a, b, _ in rule.mapping]})
+    elif rule.type == "never":
+        keys = {c: value_keys(df[c]) for c in rule.values}
+        match = {c: keys[c] == key(v) for c, v in rule.values.items()}
+        options = []
+        for c in rule.values:  # rows that hold every other value of the combination, by their value of c
+            others = np.logical_and.reduce([m for o, m in match.items() if o != c])
+            options += [(c, v, int(n)) for v, n in Counter(keys[c][others & ~match[c]]).items()]
+        rule = rule.model_copy(update={"options": options})
     elif rule.type == "fixed":
         seen = Counter(zip(*(value_keys(df[c]) for c in rule.columns)))
         if rule.combinations is not None:

@@ -8,9 +8,11 @@ cell during imputation) and never dropping a row, so ``sample`` still returns ex
 * numbers that rules name are first put on their column's grid (range, integers, decimals, date step);
   a range rule clips;
 * ``A -> B``: B is derived from A; when B is fixed (or was changed by another rule), A becomes one of the
-  values that go with B, drawn by how often each does; a numeric A snaps to the nearest value seen;
-* ``never``: one of the values is redrawn (by its frequency, the forbidden value left out), a column no other
-  rule derives by preference;
+  values that go with B, drawn by how often each does; a numeric A snaps to the nearest value seen; of two
+  columns that determine each other, the numeric one is kept;
+* ``never``: the row takes one of the one-cell edits that real rows show (``Never-married`` with ``Husband``
+  becomes ``Married-civ-spouse`` with ``Husband`` or ``Never-married`` with ``Own-child``, drawn by how many
+  training rows hold each), a column no other rule derives by preference;
 * ``fixed``: the row takes the seen combination that keeps the most of its values (drawn by frequency among
   the equally close ones);
 * ``a <= b``: the two values are swapped (the lower one rounded down to its grid, the higher one up), or the
@@ -62,10 +64,14 @@ def _assign(raw: dict, col: str, rows: np.ndarray, values) -> None:
         arr[rows] = values
 
 
+def _weights(w) -> np.ndarray:
+    w = np.maximum(np.asarray(w, dtype=float), 0.0)
+    return w / w.sum() if w.sum() > 0 else np.full(len(w), 1.0 / len(w))
+
+
 def _draw(values: list, weights, n: int, rng: np.random.Generator) -> np.ndarray:
-    w = np.asarray(weights, dtype=float)
     out = np.empty(n, dtype=object)
-    out[:] = [values[i] for i in rng.choice(len(values), size=n, p=w / w.sum())] if n else []
+    out[:] = [values[i] for i in rng.choice(len(values), size=n, p=_weights(weights))] if n else []
     return out
 
 
@@ -149,27 +155,47 @@ class _Repair:
                 self.never(r, settled, targets)
             for r in self.rules.of("fixed"):
                 self.combination(r, settled)
-            for r in self.rules.of("determines"):
+            for r in self.ordered_determines():
                 self.determine(r, settled)
             if all(r.ok(self.get).all() for r in self.rules.rules if r.type in ("never", "fixed", "determines")):
                 return
 
+    def ordered_determines(self) -> list:
+        """Determines rules, those with a numeric source first: of two columns that determine each other (``education
+        <-> education_num``), the number is kept and the category derived from it, since models carry the ordered
+        column's dependence on the rest of the row better."""
+        rules = self.rules.of("determines")
+        return sorted(rules, key=lambda r: self.schema[r.columns[0]].kind not in ("continuous", "integer", "datetime"))
+
     def never(self, r, settled: dict, targets: set) -> None:
+        """Rows holding the forbidden combination take one of the one-cell edits that real rows show (drawn by
+        how many rows show it; a column another rule derives only when nothing else is free), else a value of a
+        free column drawn by its frequency."""
         bad = ~r.ok(self.get)
         if not bad.any():
             return
-        for col in sorted(r.values, key=lambda c: c in targets):
-            rows = np.flatnonzero(bad & ~settled[col])
-            if not len(rows):
+        options = [o for o in r.options or [] if o[2] > 0]
+        cols = sorted(r.values, key=lambda c: c in targets)
+        for pattern in {tuple(settled[c][i] for c in cols) for i in np.flatnonzero(bad)}:
+            free = [c for c, s in zip(cols, pattern) if not s]
+            if not free:
                 continue
-            c = self.schema[col]
-            forbidden = key(r.values[col])
-            options = [(v, f) for v, f in zip(c.categories or [], c.frequencies or []) if key(v) != forbidden]
-            if not options:
+            rows = np.flatnonzero(bad & np.logical_and.reduce([settled[c] == s for c, s in zip(cols, pattern)]))
+            preferred = [c for c in free if c not in targets] or free
+            edits = [o for o in options if o[0] in preferred]
+            if not edits:  # no real row to follow: a value of the first free column, by its frequency
+                c = self.schema[preferred[0]]
+                forbidden = key(r.values[preferred[0]])
+                edits = [(preferred[0], v, f) for v, f in zip(c.categories or [], c.frequencies or [])
+                         if key(v) != forbidden]
+            if not edits:
                 continue
-            _assign(self.raw, col, rows, _draw([v for v, _ in options], [f for _, f in options], len(rows), self.rng))
-            settled[col][rows] = True
-            bad[rows] = False
+            pick = self.rng.choice(len(edits), size=len(rows), p=_weights([e[2] for e in edits]))
+            for k in np.unique(pick):
+                col, value, _ = edits[k]
+                idx = rows[pick == k]
+                _assign(self.raw, col, idx, [value] * len(idx))
+                settled[col][idx] = True
 
     def combination(self, r, settled: dict) -> None:
         bad = np.flatnonzero(~r.ok(self.get))

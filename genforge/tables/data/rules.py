@@ -99,12 +99,14 @@ _UNSEEN = object()
 class Never(_Rule):
     type: Literal["never"] = "never"
     values: Annotated[dict[str, Scalar], Field(min_length=2)]
+    # the one-cell edits that turn the combination into a real one, with the training rows that hold each
+    options: list[tuple[str, Scalar, Annotated[int, Field(ge=0)]]] | None = None
 
     def names(self) -> list[str]:
         return list(self.values)
 
     def ident(self) -> tuple:
-        return ("never", frozenset((c, key(v)) for c, v in self.values.items()))
+        return ("never", frozenset((c, _show(key(v))) for c, v in self.values.items()))
 
     def text(self) -> str:
         return "never " + " & ".join(f"{c}={_show(v)}" for c, v in self.values.items())
@@ -204,7 +206,15 @@ class Sum(_Rule):
 
 Rule = Annotated[Union[Determines, Never, Order, Range, Fixed, Sum], Field(discriminator="type")]
 _RULE = TypeAdapter(Rule)
+def _never(text: str) -> list:
+    pairs = [p.split("=", 1) for p in text.split("&")]
+    if any(len(p) != 2 or not p[0].strip() for p in pairs):
+        raise ValueError("not col=value pairs")
+    return [Never(values={c.strip(): (None if v.strip() == "(missing)" else v.strip()) for c, v in pairs})]
+
+
 _SHORTHAND = [  # (pattern, builder) for rules written as text in a metadata file
+    (re.compile(r"^never\s+(?P<pairs>.+=.+)$"), lambda m: _never(m["pairs"])),
     (re.compile(r"^(?P<a>.+?)\s*<->\s*(?P<b>.+)$"), lambda m: [Determines(columns=[m["a"], m["b"]]),
                                                               Determines(columns=[m["b"], m["a"]])]),
     (re.compile(r"^(?P<a>.+?)\s*->\s*(?P<b>.+)$"), lambda m: [Determines(columns=[m["a"], m["b"]])]),
@@ -214,8 +224,8 @@ _SHORTHAND = [  # (pattern, builder) for rules written as text in a metadata fil
     (re.compile(r"^(?P<a>[^=]+?)\s*=\s*(?P<b>[^=]+\+[^=]+)$"),
      lambda m: [Sum(columns=[m["a"], *(p.strip() for p in m["b"].split("+"))])]),
 ]
-SHORTHAND_HELP = ('write a rule as "a -> b", "a <-> b", "a <= b", "0 <= a <= 10", "total = a + b", or an object like '
-                  '{"type": "never", "values": {"relationship": "Husband", "sex": "Female"}}')
+SHORTHAND_HELP = ('write a rule as "a -> b", "a <-> b", "a <= b", "0 <= a <= 10", "total = a + b", '
+                  '"never a=x & b=y", or an object like {"type": "fixed", "columns": ["city", "country"]}')
 
 
 def _number(text: str) -> float | None:
@@ -240,7 +250,10 @@ def parse_rule(entry, where: str = "rules") -> list:
         for pattern, build in _SHORTHAND:
             m = pattern.match(entry.strip())
             if m:
-                return build(m)
+                try:
+                    return build(m)
+                except (ValueError, ValidationError):
+                    break
         raise ConfigError(f"metadata {where}: cannot read the rule {entry!r}; {SHORTHAND_HELP}")
     if not isinstance(entry, dict):
         raise ConfigError(f"metadata {where}: {entry!r} is not a rule; {SHORTHAND_HELP}")

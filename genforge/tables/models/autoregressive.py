@@ -34,10 +34,12 @@ from genforge.core.train.optim import adam
 from genforge.tables.models.base import NeuralTableGenerator
 
 SAMPLE_BATCH = 10_000  # rows generated at a time
+DEFAULT_STEPS = 2000     # the budget when none is given: about two minutes on Adult on two CPU cores ...
+DEFAULT_MAX_EPOCHS = 50  # ... and at most this many passes over a small table
 
 
 class AutoregressiveConfig(ModelConfig):
-    embedding_dim: int = Field(16, gt=0, description="size of each column's value embedding")
+    embedding_dim: int = Field(8, gt=0, description="size of each column's value embedding")
     hidden_dims: tuple[int, ...] = Field((128, 128), description="MLP widths of each column's predictor")
     bins: int = Field(100, ge=2, description="quantile bins of a numeric column with more distinct values "
                                              "(fewer: one token per value)")
@@ -110,6 +112,14 @@ class Autoregressive(NeuralTableGenerator):
         if not self.tokens.specs:
             raise ConfigError("the table has no categorical, boolean, numeric or date column to learn; the "
                               "autoregressive model needs at least one")
+
+    def train_config(self, data, options):
+        """With no budget (steps, minutes or epochs) given: ``DEFAULT_STEPS`` steps, or ``DEFAULT_MAX_EPOCHS`` passes
+        over the table when that is fewer."""
+        if all(options.get(k) is None for k in ("steps", "minutes", "epochs")):
+            cap = super().train_config(data, {**options, "epochs": DEFAULT_MAX_EPOCHS}).steps
+            options = {**options, "epochs": None, "steps": min(DEFAULT_STEPS, cap)}
+        return super().train_config(data, options)
 
     def check_buildable(self) -> None:
         super().check_buildable()
