@@ -71,6 +71,14 @@ class _Rule(BaseModel):
         """What makes two rules the same rule (for dropping and de-duplicating)."""
         return (self.type, tuple(self.names()))  # type: ignore[attr-defined]
 
+    def text(self) -> str:  # pragma: no cover - every kind says it
+        """The rule as people write it (``a -> b``, ``start <= end``); metadata files take this text back."""
+        raise NotImplementedError
+
+    def ok(self, get: Getter) -> np.ndarray:  # pragma: no cover - every kind says it
+        """Which rows obey the rule (one bool per row), reading cells through ``get``."""
+        raise NotImplementedError
+
 
 class Determines(_Rule):
     type: Literal["determines"] = "determines"
@@ -288,9 +296,11 @@ class RuleSet(BaseModel):
     candidates: list[Rule] = []
 
     def names(self) -> set[str]:
+        """Every column a rule or candidate names."""
         return {c for r in self.rules + self.candidates for c in r.names()}
 
     def of(self, kind: str) -> list:
+        """The kept rules of one kind (``"determines"``, ``"never"``, ...)."""
         return [r for r in self.rules if r.type == kind]
 
     def derived(self) -> dict[str, str]:
@@ -315,6 +325,7 @@ class RuleSet(BaseModel):
         return rows
 
     def to_state(self) -> dict:
+        """Plain JSON (what ``rules.json`` and the model's metadata hold)."""
         return self.model_dump(mode="json")
 
     def check_where(self, cond: dict[str, Any]) -> None:

@@ -65,10 +65,12 @@ class TableTokens:
 
     @property
     def names(self) -> list[str]:
+        """The modelled columns, in table order."""
         return [s["name"] for s in self.specs]
 
     @property
     def sizes(self) -> list[int]:
+        """Each modelled column's number of tokens."""
         return [int(s["size"]) for s in self.specs]
 
     def missing_token(self, j: int) -> int | None:
@@ -80,6 +82,7 @@ class TableTokens:
         return labels.index("__missing__") if "__missing__" in labels else None
 
     def to_state(self) -> dict:
+        """The layout as plain JSON (validated at load by :func:`~genforge.tables.data.state.check_tokens_state`)."""
         return {"format": "genforge.table_tokens/1", "columns": self.specs}
 
     # -- encode -------------------------------------------------------------------------------------

@@ -78,6 +78,7 @@ class Predictors(nn.Module):
         return torch.cat([e, known.unsqueeze(-1).to(e.dtype)], dim=-1).flatten(1)
 
     def logits(self, j: int, x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        """Column ``j``'s token logits for rows ``x`` given the ``known`` cells."""
         return self.heads[j](self.context(x, known))
 
 
