@@ -47,7 +47,7 @@ DEFAULT_LIMIT = 64
 SMALL = {
     "image": {"batch_size": 16, "width": 8, "z_dim": 16, "latent_dim": 8, "sampling_steps": 3, "timesteps": 50},
     "table": {"batch_size": 50, "pac": 5, "z_dim": 16, "generator_dims": (32,), "discriminator_dims": (32,),
-              "hidden_dims": (32,), "latent_dim": 8, "quantiles": 101},
+              "hidden_dims": (32,), "latent_dim": 8, "quantiles": 101, "embedding_dim": 4, "bins": 20},
     "text": {"preset": "tiny", "n_layer": 1, "n_embd": 32, "block_size": 16, "batch_size": 8, "hidden_size": 32,
              "embedding_dim": 16, "eval_every": 2, "eval_windows": 4},
 }

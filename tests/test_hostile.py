@@ -45,13 +45,15 @@ def work(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def runs(work) -> dict[str, Path]:
-    """Tiny trained runs of three kinds of model: a GAN with EMA and BatchNorm, a copula, a neural table model."""
+    """Tiny trained runs of four kinds of model: a GAN with EMA and BatchNorm, a copula, two neural table models."""
     made = {}
     for name, model, data, params, train, extra in [
         ("dcgan", "dcgan", "digits", {"width": 8, "batch_size": 16}, {"steps": 4, "checkpoint_every": 2}, {"limit": 64}),
         ("copula", "gaussian-copula", "customers", {}, {}, {"limit": 300}),
         ("tvae", "tvae", "customers", {"batch_size": 50, "hidden_dims": (16,), "latent_dim": 4}, {"steps": 3},
          {"limit": 300}),
+        ("ar", "autoregressive", "customers", {"batch_size": 50, "hidden_dims": (16,), "embedding_dim": 4},
+         {"steps": 3}, {"limit": 300}),
     ]:
         run, _ = train_run(model, data, out=work / "runs" / name, params=params,
                            train={"progress": False, "sample_every": 1000, **train}, **extra)
@@ -123,7 +125,7 @@ def _rewrite_meta(path: Path, change) -> None:
     save_file(tensors, str(path), metadata={"genforge": new if isinstance(new, str) else json.dumps(new)})
 
 
-@pytest.mark.parametrize("name", ["dcgan", "copula", "tvae"])
+@pytest.mark.parametrize("name", ["dcgan", "copula", "tvae", "ar"])
 @SETTINGS
 @given(data=st.data())
 def test_generated_weights_metadata(runs, work, name, data):

@@ -59,7 +59,7 @@ def params_of(module: nn.Module) -> list[torch.Tensor]:
 
 # -- registry ------------------------------------------------------------------------------------
 ALL = sorted(["mlp-gan", "dcgan", "cgan", "vae", "cvae", "ddpm", "flow", "gaussian-copula", "ctgan", "tvae",
-              "mst", "aim", "char-lstm", "gpt"])  # the known families
+              "mst", "aim", "autoregressive", "char-lstm", "gpt"])  # the known families
 
 
 def test_registry_lists_every_family():

@@ -22,13 +22,14 @@ from genforge.core import registry
 from genforge.core.generator import NeuralGenerator
 from genforge.tables.data.demo import customers_table
 from genforge.core.errors import ConfigError, DataError
-from genforge.tables.models.base import parse_where
+from genforge.tables.models.base import TableGenerator, parse_where
 
 # name -> (small model settings, epochs); tvae gets more epochs (cheap) so it is held to the zero share
 SETTINGS = {
     "gaussian-copula": ({}, None),
     "ctgan": ({"batch_size": 100, "pac": 10, "generator_dims": (64, 64), "discriminator_dims": (64, 64)}, 5),
     "tvae": ({"batch_size": 100, "hidden_dims": (64, 64), "latent_dim": 16}, 40),
+    "autoregressive": ({"batch_size": 100, "hidden_dims": (64,), "embedding_dim": 8}, 15),
 }
 # every registered table family (a new one needs SETTINGS), but the DP mechanisms (mst, aim: no --where, no
 # impute, categorical and numeric columns only, --dp required), tested in tests/test_privacy_models.py
@@ -119,7 +120,7 @@ def test_missing_pattern_is_reproduced(model, real):
     assert abs(s["notes"].isna().mean() - real["notes"].isna().mean()) < 0.06  # text: resampled at the real rate
 
 
-@pytest.mark.parametrize("name", ["gaussian-copula", "tvae", "ctgan"])
+@pytest.mark.parametrize("name", ["gaussian-copula", "tvae", "ctgan", "autoregressive"])
 def test_zero_inflated_column_keeps_its_point_mass(fitted, real, name):
     s = fitted(name).sample(2000, seed=2)
     zeros = (s["balance"] == 0.0).mean()
@@ -176,7 +177,7 @@ def test_where_errors_name_the_problem(model):
         model.sample(0)
 
 
-@pytest.mark.parametrize("name", NEURAL)
+@pytest.mark.parametrize("name", [n for n in NEURAL if not registry.get(n).numeric_where])
 def test_numeric_where_on_neural_models_points_to_the_copula(fitted, name):
     with pytest.raises(ConfigError) as info:
         fitted(name).sample(10, where={"num_products": 2})
@@ -267,7 +268,7 @@ def test_impute_rejects_other_columns(model, real):
     assert "'age'" in msg and "'extra'" in msg
 
 
-@pytest.mark.parametrize("name", NEURAL)
+@pytest.mark.parametrize("name", [n for n in NEURAL if registry.get(n).impute_rows is TableGenerator.impute_rows])
 def test_batched_imputation_fills_every_hole_in_one_call(fitted, name, monkeypatch):
     model = fitted(name)
     full = customers_table(120, seed=2)

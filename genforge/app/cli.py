@@ -64,10 +64,21 @@ def _print_summary(run, summary: dict, title: str) -> None:
 def _print_schema(rows: list[dict]) -> None:
     table = Table("column", "kind", "missing", "detail", "why", title="inferred schema")
     for row in rows:
-        table.add_row(*(str(row.get(k, "")) for k in ("name", "kind", "missing", "detail", "reason")))
+        if "rule" not in row:
+            table.add_row(*(str(row.get(k, "")) for k in ("name", "kind", "missing", "detail", "reason")))
     out.print(table)
     out.print("  to change a kind, pass --metadata FILE.json with e.g. "
               '{"columns": {"zip": {"kind": "categorical"}}} (the run keeps the full schema in schema.json)')
+    rules = [row for row in rows if "rule" in row]
+    if rules:
+        shown = rules if len(rules) <= 30 else rules[:25]
+        table = Table("rule", "source", "detail", title="rules (kept in every generated row)")
+        for row in shown:
+            table.add_row(*(str(row.get(k, "")) for k in ("rule", "source", "detail")))
+        out.print(table)
+        if len(shown) < len(rules):
+            out.print(f"  ... and {len(rules) - len(shown)} more (all in rules.json)")
+        out.print('  to drop or add rules, pass --metadata with e.g. {"drop_rules": ["a -> b"], "rules": ["start <= end"]}')
 
 
 @app.command()
@@ -127,6 +138,8 @@ def train(
     table: Optional[str] = typer.Option(None, help="table name, for a SQL source (sqlite:///file.db or a SQLAlchemy URL)"),
     metadata: Optional[Path] = typer.Option(None, help="JSON file overriding the inferred column kinds (tables)"),
     epochs: Optional[float] = typer.Option(None, help="passes over the table (table models; instead of --steps)"),
+    drop_violating: bool = typer.Option(False, "--drop-violating", help="tables: train without the rows that break a "
+                                        "rule declared in --metadata (otherwise such rows are an error)"),
     encoding: Optional[str] = typer.Option(None, help="text encoding of a .csv/.tsv table or of text files (default "
                                            "utf-8), e.g. latin-1"),
     text_column: Optional[str] = typer.Option(None, help="text: the column of a .csv/.parquet/.jsonl file that holds "
@@ -190,7 +203,8 @@ def train(
         run, summary = train_run(model, data, out=out_dir, root=root, size=size, channels=channels, limit=limit,
                                  table=table, metadata=metadata, epochs=epochs, params=params, train=budget,
                                  on_schema=_print_schema, encoding=encoding, text_column=text_column,
-                                 tokenizer=tokenizer, vocab_size=vocab_size, unknown=unknown, init=init, lora=lora)
+                                 tokenizer=tokenizer, vocab_size=vocab_size, unknown=unknown, init=init, lora=lora,
+                                 drop_violating=drop_violating or None)
     _print_summary(run, summary, "training done:")
 
 

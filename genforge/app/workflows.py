@@ -23,7 +23,7 @@ from genforge.core.train import private
 from genforge.core.train.device import check_runtime
 
 LOADER_OPTIONS = ("size", "channels", "table", "metadata", "encoding", "epochs", "text_column", "tokenizer",
-                  "vocab_size", "unknown")
+                  "vocab_size", "unknown", "drop_violating")
 DEFAULT_MODEL = "dcgan"
 
 
@@ -84,14 +84,15 @@ def train_run(model: str | None, data: str, *, out: str | Path | None = None, ro
               params: dict[str, Any] | None = None, train: dict[str, Any] | None = None,
               on_schema: Callable | None = None, encoding: str | None = None, text_column: str | None = None,
               tokenizer: str | None = None, vocab_size: int | None = None, unknown: str | None = None,
-              init: str | Path | None = None, lora: str | None = None) -> tuple[RunDir, dict]:
+              init: str | Path | None = None, lora: str | None = None,
+              drop_violating: bool | None = None) -> tuple[RunDir, dict]:
     """Train ``model`` on ``data`` (whatever its modality reads) into a new run directory.
 
     Returns ``(run, summary)``. Every input (model name, hyper-parameters, budget, device, data,
     schema) is validated before the run directory is created, so a bad call leaves nothing behind.
     ``on_schema(rows)`` is called with what the model inferred from the data (a table's schema)
     before training starts. ``init`` starts from a trained run's model (``lora``: adapters only);
-    see :func:`new_model`.
+    see :func:`new_model`. ``drop_violating`` (tables) trains without the rows that break a declared rule.
     """
     from genforge.core.train import distributed
 
@@ -100,7 +101,7 @@ def train_run(model: str | None, data: str, *, out: str | Path | None = None, ro
     mod = registry.modality_of(gen)
     options = {"size": size, "channels": channels, "table": table, "metadata": metadata, "encoding": encoding,
                "epochs": epochs, "limit": limit, "text_column": text_column, "tokenizer": tokenizer,
-               "vocab_size": vocab_size, "unknown": unknown}
+               "vocab_size": vocab_size, "unknown": unknown, "drop_violating": drop_violating or None}
     _check_loader_options(model, mod, options)
     _check_data_kind(model, mod, data)
     gen.check_data_options(options)  # e.g. a --size the networks cannot take: refused before reading the data

@@ -120,7 +120,7 @@ class Generator:
     def impute(self, data, **options):
         """Fill the missing values of ``data`` (models that can; tables today)."""
         raise ConfigError(f"model '{self.name}' cannot impute missing values; impute needs a table model "
-                          f"(gaussian-copula, ctgan or tvae)")
+                          f"(gaussian-copula, ctgan, tvae or autoregressive)")
 
     @classmethod
     def init_from(cls, run: RunDir, *, lora: str | None = None,

@@ -19,7 +19,7 @@ class TableModality(Modality):
     name = "table"
     plural = "tables"
     default_data = "customers"
-    data_options = frozenset({"table", "metadata", "encoding", "epochs"})
+    data_options = frozenset({"table", "metadata", "encoding", "epochs", "drop_violating"})
     sample_suffixes = (".csv", ".parquet", ".tsv")
     sample_options = frozenset({"where"})
     sample_hint = "table models take --where column=value"
@@ -31,7 +31,7 @@ class TableModality(Modality):
         meta = options.get("metadata")
         return {"kind": self.name, "path": path, "table": options.get("table"),
                 "metadata": str(Path(meta).resolve()) if meta else None, "encoding": options.get("encoding"),
-                "limit": options.get("limit")}
+                "limit": options.get("limit"), **({"drop_violating": True} if options.get("drop_violating") else {})}
 
     def recognizes(self, data: str) -> bool:
         text = str(data)
@@ -59,13 +59,18 @@ class TableModality(Modality):
 
     # -- describe -------------------------------------------------------------------------------
     def describe_model(self, model) -> list[dict[str, Any]] | None:
-        return model.schema.describe() if model.schema is not None else None
+        """The schema's rows, then one row per rule (with a ``rule`` key) found in or declared for the data."""
+        return model.schema.describe() + model.rules.describe() if model.schema is not None else None
 
     def write_run_files(self, model, run) -> None:
+        from genforge.core.io import write_json
+
         model.schema.save(run.path / "schema.json")
+        write_json(run.path / "rules.json", model.rules.to_state())
 
     def summary_lines(self, run) -> list[tuple[str, str]]:
-        return [("schema", f"{run.path / 'schema.json'}  (edit a copy and pass --metadata to override kinds)")]
+        return [("schema", f"{run.path / 'schema.json'}  (edit a copy and pass --metadata to override kinds)"),
+                ("rules", f"{run.path / 'rules.json'}  (kept in every sampled row; 'drop_rules' in --metadata to drop)")]
 
     def next_commands(self, run) -> list[str]:
         return [f"genforge sample {run.path} -n 10000 -o synthetic.csv",
@@ -150,8 +155,9 @@ class TableModality(Modality):
             if n is not None:
                 synthetic = synthetic.head(n)
             out_dir, title = Path(out) if out else Path(samples).resolve().parent, Path(samples).name
+        rules = {"rules": model.rules.rules, "schema": model.schema} if model is not None else {}
         result = evaluate_table(real_train, synthetic, holdout=holdout, target=target, metadata=metadata, seed=seed,
-                                log=log, sensitive=sensitive)
+                                log=log, sensitive=sensitive, **rules)
         result["title"] = title
         result["privacy"] = privacy_of(run)
         io.ensure_dir(out_dir)

@@ -47,8 +47,8 @@ from genforge.tables.data.ids import UUID, check_id_pattern, infer_id_pattern
 from genforge.tables.data.dates import DATE_FORMATS, best_date_format, parse_datetimes, to_epoch_seconds
 
 # DATE_FORMATS, parse_datetimes and to_epoch_seconds live in genforge.tables.data.dates and are re-exported here
-__all__ = ["DATE_FORMATS", "KINDS", "Column", "Kind", "Schema", "count_decimals", "infer_schema", "parse_datetimes",
-           "to_epoch_seconds", "to_jsonable"]
+__all__ = ["DATE_FORMATS", "KINDS", "RULE_KEYS", "Column", "Kind", "Schema", "count_decimals", "infer_schema",
+           "parse_datetimes", "read_metadata", "to_epoch_seconds", "to_jsonable"]
 
 Kind = Literal["continuous", "integer", "categorical", "boolean", "datetime", "id", "text"]
 KINDS: tuple[str, ...] = get_args(Kind)
@@ -176,11 +176,25 @@ def _check_fields(entry: dict, name: str) -> None:
              what=f"metadata for column {name!r}")
 
 
+RULE_KEYS = ("rules", "drop_rules", "detect_rules", "drop_violating")  # read by tables.data.rule_detect
+_SAVED_KEYS = ("format", "rows", "candidates")  # in a rules.json written by a run (ignored here)
+
+
+def read_metadata(metadata: dict | str | Path | None) -> dict | None:
+    """The metadata as a dict (read from the JSON file when given a path)."""
+    return metadata if metadata is None or isinstance(metadata, dict) else _read_json(metadata)
+
+
 def _parse_overrides(overrides, names: list[str]) -> dict[str, dict]:
     if overrides is None:
         return {}
-    d = overrides if isinstance(overrides, dict) else _read_json(overrides)
-    cols = d.get("columns") if isinstance(d, dict) else None
+    d = read_metadata(overrides)
+    unknown = [k for k in d if k not in ("columns", *RULE_KEYS, *_SAVED_KEYS)] if isinstance(d, dict) else []
+    if unknown:
+        raise ConfigError(f"metadata has unknown key(s) {', '.join(map(repr, unknown))}; it takes 'columns' and the "
+                          f"rule keys {', '.join(RULE_KEYS)}")
+    cols = d.get("columns", {} if isinstance(d, dict) and set(d) & {*RULE_KEYS, "rules"} else None) \
+        if isinstance(d, dict) else None
     if isinstance(cols, list):  # a saved schema: a list of column entries
         cols = {e.get("name"): {k: v for k, v in e.items() if k != "name"} for e in cols if isinstance(e, dict)}
     if not isinstance(cols, dict):

@@ -180,3 +180,82 @@ def check_copula_vars(vars_: Any, columns: list[str], sigma_shape: tuple[int, ..
     m = len(checked.vars)
     if tuple(sigma_shape) != (m, m):
         raise ValueError(f"the correlation matrix is {tuple(sigma_shape)} for {m} variables")
+
+
+def check_rules_state(state: Any, schema: Schema):
+    """The saved :class:`~genforge.tables.data.rules.RuleSet` of a model (an empty one for runs made before rules),
+    validated: pydantic for the shapes, a ValueError for a rule that names a column the schema lacks, a kind the
+    rule cannot take, or a text value where a number goes."""
+    from genforge.core.errors import ConfigError
+    from genforge.tables.data.rule_check import _kinds_fit
+    from genforge.tables.data.rules import RuleSet
+
+    if state is None:
+        return RuleSet()
+    rules = RuleSet.model_validate(state)
+    names = set(schema.names())
+    numeric = {c.name for c in schema.columns if c.kind in ("continuous", "integer", "datetime")}
+    for rule in rules.rules + rules.candidates:
+        unknown = [c for c in rule.names() if c not in names]
+        if unknown:
+            raise ValueError(f"rule '{rule.text()}' names columns the schema lacks: {', '.join(unknown[:3])}")
+    for rule in rules.rules:
+        try:
+            _kinds_fit(rule, schema)
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+        rows = [list(m[:2]) for m in rule.mapping or []] if rule.type == "determines" else \
+            (rule.combinations or []) if rule.type == "fixed" else []
+        for row in rows:
+            for col, v in zip(rule.names(), row):
+                if col in numeric and not (v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                         and math.isfinite(v))):
+                    raise ValueError(f"rule '{rule.text()}' holds {v!r} for the numeric column '{col}'")
+    return rules
+
+
+class CategoryTokens(_State):
+    name: str
+    enc: Literal["category"]
+    size: Annotated[int, Field(ge=1)]
+
+
+class NumericTokens(_State):
+    name: str
+    enc: Literal["numeric"]
+    size: Annotated[int, Field(ge=1)]
+    missing: bool
+    points: list[Finite]
+    edges: list[Finite]
+    grids: list[list[Finite]]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "NumericTokens":
+        for name, values in (("points", self.points), ("edges", self.edges), *(("grid", g) for g in self.grids)):
+            if any(b < a for a, b in zip(values, values[1:])):
+                raise ValueError(f"the {name} of column '{self.name}' decrease")
+        if len(self.grids) != max(len(self.edges) - 1, 0) or len({len(g) for g in self.grids}) > 1 or \
+                any(len(g) < 2 for g in self.grids):
+            raise ValueError(f"column '{self.name}' needs one grid of 2 or more values per bin")
+        if self.size != len(self.points) + len(self.grids) + self.missing or self.size < 1:
+            raise ValueError(f"column '{self.name}' has {self.size} tokens but its points, bins and missing "
+                             f"token make {len(self.points) + len(self.grids) + self.missing}")
+        return self
+
+
+class TokensState(BaseModel):
+    format: Literal["genforge.table_tokens/1"]
+    columns: Annotated[list[Annotated[Union[CategoryTokens, NumericTokens], Field(discriminator="enc")]],
+                       Field(min_length=1)]
+
+
+def check_tokens_state(state: Any, transformer) -> list[dict]:
+    """The token layout of an autoregressive model, validated against its transformer (same modelled columns,
+    one category token per label); returns the column specs."""
+    checked = TokensState.model_validate(state)
+    want = [(st["name"], st["enc"], len(st.get("labels", []))) for st in transformer.columns
+            if st["enc"] in ("category", "numeric")]
+    got = [(c.name, c.enc, c.size if c.enc == "category" else 0) for c in checked.columns]
+    if [(a, b, k if b == "category" else 0) for a, b, k in want] != got:
+        raise ValueError("its token columns are not the encoded columns of the schema")
+    return [c.model_dump() for c in checked.columns]

@@ -118,21 +118,25 @@ class TableTransformer:
         ids continue across calls (after the largest id seen in fitting), so ids stay unique
         over several batches decoded by the same transformer.
         """
+        rng = rng if rng is not None else np.random.default_rng([self.seed, self._calls])
+        self._calls += 1
+        return self.decode_values(self.raw_values(data, rng=rng), len(data), rng)
+
+    def raw_values(self, data: np.ndarray, *, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """The raw values (what :meth:`decode_values` takes) of a ``(n, dim)`` matrix."""
         self._check_fitted()
         data = np.asarray(data, dtype=np.float64)
         if data.ndim != 2 or data.shape[1] != self.dim:
             raise ConfigError(f"expected a matrix of shape (n, {self.dim}), got {data.shape}")
         data = np.nan_to_num(data, nan=0.0, posinf=1.0, neginf=-1.0)
-        rng = rng if rng is not None else np.random.default_rng([self.seed, self._calls])
-        self._calls += 1
         raw = {}
         for st, start in zip(self.columns, self._starts):
             if st["enc"] == "numeric":
                 raw[st["name"]] = self._decode_numeric(st, data, start)
             elif st["enc"] == "category":
                 idx = data[:, start:start + len(st["labels"])].argmax(axis=1)
-                raw[st["name"]] = self._decode_category(st, idx, rng)
-        return self.decode_values(raw, data.shape[0], rng)
+                raw[st["name"]] = self.decode_category(st, idx, rng)
+        return raw
 
     def reset_ids(self) -> None:
         """Start numbered ids again after the largest one seen in fitting (for reproducible samples)."""
@@ -379,7 +383,8 @@ class TableTransformer:
             idx[idx == -1] = labels.index(OTHER)
         return idx
 
-    def _decode_category(self, st: dict, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def decode_category(self, st: dict, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The values of label indices ``idx`` of category column state ``st`` (pooled ones drawn by frequency)."""
         labels = np.array(st["labels"] + [None], dtype=object)[:-1]
         values = labels[idx]
         if st["pooled"]:

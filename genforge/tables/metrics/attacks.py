@@ -27,7 +27,7 @@ import pandas as pd
 
 from genforge.core.metrics.neighbours import nearest_neighbours
 from genforge.core.metrics.rows import metric_row
-from genforge.tables.metrics.privacy import _Encoder, _row_hashes
+from genforge.tables.metrics.privacy import RowEncoder, _row_hashes
 from genforge.tables.metrics.values import _subsample
 
 MIA_MAX_ROWS = 5000       # queries per side, released and reference rows
@@ -106,7 +106,7 @@ def membership_attacks(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.
     if len(holdout) < 30:
         return {}
     members, non, reference, copy = _parts(real, holdout, seed)
-    enc = _Encoder(real, cols)
+    enc = RowEncoder(real, cols)
     q_mem, q_non = (enc.transform(d).astype(np.float64) for d in (members, non))
     ref = enc.transform(reference).astype(np.float64)
     out = {}

@@ -18,6 +18,9 @@ Four families of metrics:
   :mod:`~genforge.tables.metrics.utility`.
 * **Privacy**: distance to the closest real training row (DCR), nearest-neighbour distance
   ratio and exact copies, each against the holdout rows' values: :mod:`~genforge.tables.metrics.privacy`.
+* **Realism**: each rule's share of obeying rows, rows with combinations of common values never seen,
+  the distance-to-closest-record distribution and the share of rows closer to training than to holdout
+  rows: :mod:`~genforge.tables.metrics.realism`.
 
 This module holds the entry point, the metadata helpers and the SDMetrics part; how cells become
 numbers and labels is :mod:`~genforge.tables.metrics.values`.
@@ -37,7 +40,8 @@ from genforge.tables.data.readers import check_unique_columns
 from genforge.tables.data.schema import infer_schema
 from genforge.tables.metrics.attacks import EXPLAIN as ATTACKS_EXPLAIN
 from genforge.tables.metrics.attacks import anonymeter_risks, membership_attacks, overlap_share
-from genforge.tables.metrics.privacy import ONEHOT_MAX_CATEGORIES, privacy_metrics
+from genforge.tables.metrics.privacy import ONEHOT_MAX_CATEGORIES, closest_distances, privacy_metrics
+from genforge.tables.metrics.realism import realism_metrics
 from genforge.tables.metrics.utility import HGB_MAX_CATEGORIES, TSTR_MIN_REGRESSION_VALUES, train_synthetic_test_real
 from genforge.tables.metrics.values import _labels, _subsample, datetime_to_days
 
@@ -67,9 +71,14 @@ EXPLAIN = {
     "exact_copies": "share of synthetic rows identical to a real training row (reference: the same share for "
                     "holdout rows)",
     "nndr": "median ratio of the distances to the 1st and 2nd closest real rows (near 0 = singles out one real row)",
+    "rules_kept": "share of rows obeying the least obeyed rule (the realism section lists every rule)",
+    "unseen_combinations": "share of rows holding two common categorical values that no real training row holds "
+                           "together (reference: holdout rows)",
+    "closer_to_training": "share of rows closer to a training row than to a holdout row of a same-size set (about "
+                          "one half: neither copying nor inventing; reference: half the holdout vs the other half)",
 }
 BETTER = {"exact_copies": "lower", "dcr": "≈ reference", "dcr_5th_percentile": "≈ reference",
-          "nndr": "≈ reference"}
+          "nndr": "≈ reference", "unseen_combinations": "lower", "closer_to_training": "≈ reference"}
 SDTYPES = ("numerical", "categorical", "boolean", "datetime", "id")
 
 
@@ -208,7 +217,7 @@ def _pair_summary(report, ref_report, k: int = 5) -> dict:
 def evaluate_table(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.DataFrame | None = None,
                    target: str | None = None, metadata: dict | None = None, seed: int = 0,
                    max_rows: int = 20000, log: Callable[[str], None] | None = None,
-                   sensitive: list[str] | None = None) -> dict[str, Any]:
+                   sensitive: list[str] | None = None, rules: list | None = None, schema=None) -> dict[str, Any]:
     """Evaluate a synthetic table against the real one; returns a plain, JSON-able dict.
 
     ``real``: the real training table. ``synthetic``: generated rows (same columns). ``holdout``:
@@ -231,9 +240,12 @@ def evaluate_table(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.D
     anonymeter's singling-out, linkability and inference risks for the ``sensitive`` columns
     (:mod:`~genforge.tables.metrics.attacks`); a holdout that shares rows with ``real`` is warned about.
 
+    ``rules`` (with the ``schema`` they were made for): the rules the realism section checks (a model's
+    ``model.rules.rules``; default: those :func:`~genforge.tables.data.rule_detect.detect_rules` finds in ``real``).
+
     Returns ``{"metrics": {name: {"value", "reference", "explain", "better"}}, "columns":
-    [{"column", "metric", "score", "reference"}], "pair_trends": {...}, "n_real", "n_synthetic",
-    "n_holdout", "holdout", "target", "metadata", "seconds"}``.
+    [{"column", "metric", "score", "reference"}], "pair_trends": {...}, "realism": {"rules": [...], "dcr":
+    {...}}, "n_real", "n_synthetic", "n_holdout", "holdout", "target", "metadata", "seconds"}``.
     """
     watch = Stopwatch()
     say = log or (lambda msg: None)
@@ -252,7 +264,8 @@ def evaluate_table(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.D
             m.update(train_synthetic_test_real(real, synthetic, holdout, target, cols, seed=seed, max_rows=max_rows))
     say("privacy: distances to the closest real rows")
     with watch("privacy"):
-        m.update(privacy_metrics(real, synthetic, holdout, cols, seed=seed, max_rows=max_rows))
+        distances = closest_distances(real, [synthetic, holdout], cols, seed=seed, max_rows=max_rows)
+        m.update(privacy_metrics(real, synthetic, holdout, cols, seed=seed, max_rows=max_rows, distances=distances))
     if given:
         _warn_overlap(real, holdout, cols)
         say("privacy attacks: membership inference (distance, density)")
@@ -261,6 +274,16 @@ def evaluate_table(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.D
             if sensitive:
                 say(f"privacy attacks: anonymeter on {', '.join(sensitive)}")
                 m.update(anonymeter_risks(real, synthetic, holdout, sensitive, cols, seed=seed))
+    say("realism: rules, unseen combinations, closer to training or to holdout rows")
+    with watch("realism"):
+        if rules is None or schema is None:
+            from genforge.tables.data.rule_detect import detect_rules
+
+            schema = infer_schema(real)
+            rules = detect_rules(real, schema)[0]
+        rows, realism = realism_metrics(real, synthetic, holdout, cols, rules=list(rules), schema=schema,
+                                        distances=distances, seed=seed, max_rows=max_rows)
+        m.update(rows)
     explain = {**EXPLAIN, **ATTACKS_EXPLAIN,
                **{k: f"{ATTACKS_EXPLAIN['inference_risk']} ({k[15:-1]})" for k in m if k.startswith("inference_risk[")}}
     annotate_rows(m, explain, {**BETTER, **{k: ("≈ 0.5" if k.startswith("mia_") else "lower")
@@ -269,6 +292,7 @@ def evaluate_table(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.D
         "metrics": m,
         "columns": columns,
         "pair_trends": pair_trends,
+        "realism": realism,
         "n_real": len(real), "n_synthetic": len(synthetic), "n_holdout": len(holdout),
         "holdout": holdout_desc,
         "attacks": ("membership inference against the given holdout" if given else

@@ -1,6 +1,6 @@
 """Privacy metrics for tables: distance to the closest real row (DCR), NNDR and exact copies.
 
-Rows become points (:class:`_Encoder`: numbers min-max scaled on the real data, datetimes as
+Rows become points (:class:`RowEncoder`: numbers min-max scaled on the real data, datetimes as
 numbers, categories one-hot) and a nearest-neighbour search
 (:func:`~genforge.core.metrics.neighbours.nearest_neighbours`, in float64 so a copied row is at
 distance 0) measures how close each synthetic row lies to the real training rows; the holdout
@@ -20,7 +20,7 @@ from genforge.tables.metrics.values import _labels, _numeric, _subsample
 ONEHOT_MAX_CATEGORIES = 100       # privacy encoding: rarer categories share one "other" column
 
 
-class _Encoder:
+class RowEncoder:
     """Rows as points: numbers min-max scaled on the real data (missing -> median + a missing flag),
     datetimes as numbers, categories one-hot (the 100 most frequent; the rest share one column)."""
 
@@ -70,21 +70,31 @@ def _row_hashes(df: pd.DataFrame, cols: dict[str, dict]) -> np.ndarray:
     return pd.util.hash_pandas_object(norm, index=False).to_numpy()
 
 
+def closest_distances(real: pd.DataFrame, others: list[pd.DataFrame], cols: dict[str, dict], *, seed: int = 0,
+                      max_rows: int = 20000) -> list[np.ndarray] | None:
+    """For each table of ``others`` (on up to ``max_rows`` seeded rows): the distances of its rows to their closest
+    and second-closest rows of ``real`` (``(n, 2)``, float64); None when the rows have no encodable column."""
+    enc = RowEncoder(real, cols)
+    ref = enc.transform(_subsample(real, max_rows, seed + 2)).astype(np.float64)
+    if ref.shape[1] == 0 or len(ref) < 2:
+        return None
+    return [nearest_neighbours(enc.transform(_subsample(df, max_rows, seed + 3 + i)).astype(np.float64), ref, 2)[0]
+            .numpy() for i, df in enumerate(others)]
+
+
 def privacy_metrics(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, cols: dict[str, dict], *,
-                    seed: int = 0, max_rows: int = 20000) -> dict[str, dict]:
+                    seed: int = 0, max_rows: int = 20000, distances: list[np.ndarray] | None = None) -> dict[str, dict]:
     """DCR, its 5th percentile, NNDR (on up to ``max_rows`` rows each) and the exact-copy share (all rows),
-    each for the synthetic rows (value) and the holdout rows (reference) against the real training rows."""
+    each for the synthetic rows (value) and the holdout rows (reference) against the real training rows.
+    ``distances``: :func:`closest_distances` of ``[synthetic, holdout]`` when already computed."""
     m: dict[str, dict] = {}
     real_hashes = np.unique(_row_hashes(real, cols))
     copies = [float(np.isin(_row_hashes(df, cols), real_hashes).mean()) for df in (synthetic, holdout)]
-
-    enc = _Encoder(real, cols)
-    ref = enc.transform(_subsample(real, max_rows, seed + 2)).astype(np.float64)
-    if ref.shape[1] > 0 and len(ref) >= 2:
+    if distances is None:
+        distances = closest_distances(real, [synthetic, holdout], cols, seed=seed, max_rows=max_rows)
+    if distances is not None:
         stats = []
-        for i, df in enumerate((synthetic, holdout)):
-            query = enc.transform(_subsample(df, max_rows, seed + 3 + i)).astype(np.float64)
-            d = nearest_neighbours(query, ref, 2)[0].numpy()
+        for d in distances:
             ratio = np.divide(d[:, 0], d[:, 1], out=np.zeros(len(d)), where=d[:, 1] > 0)
             stats.append((np.median(d[:, 0]), np.percentile(d[:, 0], 5), np.median(ratio)))
         m["dcr"] = metric_row(stats[0][0], stats[1][0])

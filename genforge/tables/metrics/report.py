@@ -168,6 +168,22 @@ def _shape_scores(columns: list[dict]) -> str | None:
     return fig_png(fig, dpi=DPI)
 
 
+def _dcr_plot(dcr: dict | None) -> str | None:
+    """Distance to closest record: synthetic and holdout rows' shares per distance bin."""
+    if not dcr or not dcr.get("edges"):
+        return None
+    plt = pyplot()
+    edges = np.asarray(dcr["edges"], dtype=float)
+    mids, width = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
+    fig, ax = plt.subplots(figsize=(5, 2.8))
+    ax.bar(mids, dcr["holdout_share"], width=width, alpha=0.5, color=REAL_COLOR, label="holdout (real)")
+    ax.bar(mids, dcr["synthetic_share"], width=width, alpha=0.5, color=SYN_COLOR, label="synthetic")
+    ax.set_xlabel("distance to the closest real training row")
+    ax.set_ylabel("share of rows")
+    ax.legend(fontsize=7)
+    return fig_png(fig, dpi=DPI)
+
+
 def write_table_report(path: str | Path, result: dict, real: pd.DataFrame, synthetic: pd.DataFrame, *,
                        title: str, metadata: dict | None = None) -> Path:
     """Write a self-contained HTML report for :func:`~genforge.tables.metrics.evaluate.evaluate_table`'s ``result``.
@@ -183,6 +199,7 @@ def write_table_report(path: str | Path, result: dict, real: pd.DataFrame, synth
     plotted = [c for c, m in cols.items() if m["sdtype"] != "id"]
     distributions = [{"column": c, "png": _distribution(c, cols[c], real_p, syn_p, scores.get(c))}
                      for c in plotted[:MAX_COLUMNS]]
-    images = {"heatmaps": _heatmaps(real_p, syn_p, cols), "shapes": _shape_scores(result.get("columns", []))}
+    images = {"heatmaps": _heatmaps(real_p, syn_p, cols), "shapes": _shape_scores(result.get("columns", [])),
+              "dcr": _dcr_plot((result.get("realism") or {}).get("dcr"))}
     return write_report(path, __package__, **{**result, "title": title}, images=images, distributions=distributions,
                         n_plotted=len(plotted), max_columns=MAX_COLUMNS, max_heatmap=MAX_HEATMAP_COLUMNS)

@@ -24,77 +24,12 @@ from genforge.core.config import TrainConfig, check_seed, validate
 from genforge.core.errors import ConfigError, DataError, GenforgeWarning
 from genforge.core.generator import Generator, NeuralGenerator
 from genforge.tables.data.combos import observed_pairs, unseen_pairs
+from genforge.tables.data.rules import RuleSet, value_keys
+from genforge.tables.data.where import parse_where  # noqa: F401  (re-exported: models.base.parse_where)
 
 CONDITIONABLE = ("categorical", "boolean")
 CHUNK_ROWS = 100_000   # rows sampled at a time: memory stays bounded however many are asked for
 BYTES_PER_CELL = 100   # a generous estimate of one cell of a DataFrame (text cells included)
-
-
-_QUOTE_HINT = 'quote a name or value that holds a comma or "=": city="Paris, TX" (a quote inside quotes is "")'
-
-
-def _where_items(text: str):
-    """Split ``--where`` text into ``(column, value)`` pairs: commas separate pairs, double quotes keep
-    commas and ``=`` inside a name or value, ``""`` inside quotes is one quote."""
-    i, n = 0, len(text)
-
-    def token(stop: str) -> tuple[str, bool]:
-        nonlocal i
-        while i < n and text[i] == " ":
-            i += 1
-        if i < n and text[i] == '"':
-            i += 1
-            buf = []
-            while True:
-                if i >= n:
-                    raise ConfigError(f"--where {text}: a quote is not closed; {_QUOTE_HINT}")
-                if text[i] == '"':
-                    if i + 1 < n and text[i + 1] == '"':
-                        buf.append('"')
-                        i += 2
-                        continue
-                    i += 1
-                    break
-                buf.append(text[i])
-                i += 1
-            while i < n and text[i] == " ":
-                i += 1
-            if i < n and text[i] not in stop:
-                raise ConfigError(f"--where {text}: unexpected text after a quoted part; {_QUOTE_HINT}")
-            return "".join(buf), True
-        start = i
-        while i < n and text[i] not in stop:
-            i += 1
-        return text[start:i].strip(), False
-
-    while i < n:
-        key, quoted_key = token("=,")
-        if not key and not quoted_key and (i >= n or text[i] == ","):  # an empty part: "a=1,,b=2" or "a=1,"
-            i += 1
-            continue
-        if i >= n or text[i] != "=":
-            if key or i < n:
-                raise ConfigError(f"--where expects column=value pairs separated by commas, got '{key}'; "
-                                  f"{_QUOTE_HINT}")
-            break
-        i += 1
-        value, _ = token(",")
-        if not key:
-            raise ConfigError(f"--where {text}: a pair has no column name before '='")
-        yield key, value
-        i += 1  # the comma
-
-
-def parse_where(text: str | None) -> dict[str, str]:
-    """``'sex=Female,income=>50K,city="Paris, TX"'`` -> ``{"sex": "Female", "income": ">50K", "city": "Paris, TX"}``
-    (values as text; double quotes keep commas). A column given twice is refused."""
-    out: dict[str, str] = {}
-    for key, value in _where_items(text or ""):
-        if key in out:
-            raise ConfigError(f"--where gives column '{key}' twice ({key}={out[key]} and {key}={value}); "
-                              f"give each column once")
-        out[key] = value
-    return out
 
 
 class TableGenerator(Generator):
@@ -108,12 +43,15 @@ class TableGenerator(Generator):
         self.schema = None
         self.transformer = None
         self.pairs = None  # category pairs seen together in training (tables.data.combos)
+        self.rules = RuleSet()  # the rules every sampled row keeps (tables.data.rules)
 
     # -- data ------------------------------------------------------------------------------------------
     def prepare(self, df: pd.DataFrame, metadata=None, seed: int = 0) -> None:
-        """Infer the schema (``metadata`` overrides it) and fit the encoding."""
+        """Infer the schema (``metadata`` overrides it), find and check the rules, and fit the encoding."""
         from genforge.tables.data.readers import check_unique_columns
-        from genforge.tables.data.schema import infer_schema
+        from genforge.tables.data.rule_detect import rules_for_training
+        from genforge.tables.data.rule_repair import widen_sums
+        from genforge.tables.data.schema import infer_schema, read_metadata
         from genforge.tables.data.transform import TableTransformer
 
         if not isinstance(df, pd.DataFrame):
@@ -121,11 +59,38 @@ class TableGenerator(Generator):
         if len(df) < 2:
             raise DataError(f"the table has {len(df)} row(s); at least 2 are needed to learn anything")
         check_unique_columns(df)
-        self.schema = infer_schema(df, metadata)
+        meta = read_metadata(metadata)
+        if not self.keeps_rules:  # no rules to keep, so none to look for in the data either
+            meta = {**(meta or {}), "detect_rules": False}
+        drop = bool((df.attrs.get("spec") or {}).get("drop_violating"))
+        df, self.schema, self.rules = rules_for_training(df, meta, lambda d: infer_schema(d, meta), drop)
+        if not self.keeps_rules and self.rules.rules:
+            raise ConfigError(f"'{self.name}' cannot keep rules (it samples whole rows from its own mechanism); drop "
+                              f"'rules' from --metadata, or use a model that keeps them (gaussian-copula, ctgan, tvae, "
+                              f"autoregressive)")
         self.transformer = TableTransformer(self.schema, **self.transformer_options(), seed=seed).fit(df)
+        widen_sums(self.rules, self.transformer.columns)
         self.pairs = observed_pairs(df, self.schema)
         if isinstance(self, NeuralGenerator):
             self.nets = {}  # new data, new encoding: networks are rebuilt for it
+
+    def training_rows(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The rows a model learns from: those that keep every rule (all of them, unless --drop-violating)."""
+        from genforge.tables.data.rules import frame_getter
+
+        broken = self.rules.broken(frame_getter(df, self.schema))
+        if not broken:
+            return df
+        return df[~np.logical_or.reduce([bad for _, bad in broken])].reset_index(drop=True)
+
+    def finish(self, raw: dict, n: int, fixed, rng: np.random.Generator) -> pd.DataFrame:
+        """The output table from a model's raw values: ``fixed`` cells (a ``where`` dict, or one dict per row) put
+        in, every rule kept by decoding through it (:mod:`~genforge.tables.data.rule_repair`), then formatted."""
+        from genforge.tables.data.rule_repair import grid_steps, pin, repair
+
+        masks = pin(raw, fixed, n)
+        repair(self.rules, self.schema, raw, masks, rng, grid_steps(self.schema, self.transformer.columns))
+        return self.transformer.decode_values(raw, n, rng)
 
     def transformer_options(self) -> dict[str, Any]:
         return {}
@@ -166,10 +131,15 @@ class TableGenerator(Generator):
                 kinds = "categorical/boolean" + (" or numeric" if self.numeric_where else "")
                 raise ConfigError(f"--where {col}=...: model '{self.name}' can condition on {kinds} columns, and "
                                   f"'{col}' is {c.kind}" + ("" if self.numeric_where else
-                                                            "; gaussian-copula also conditions on numbers"))
+                                                            "; gaussian-copula and autoregressive also condition on "
+                                                            "numbers"))
+        self.rules.check_where(out)
         return out
 
     numeric_where: ClassVar[bool] = False
+    #: whether sampling decodes through the rules (every model but the DP mechanisms, whose data must not be read
+    #: outside their budget, so they neither detect rules nor take declared ones)
+    keeps_rules: ClassVar[bool] = True
 
     def warn_unseen(self, cond: dict[str, Any]) -> None:
         """Warn (GenforgeWarning) for each pair of conditions that no training row holds together."""
@@ -239,9 +209,12 @@ class TableGenerator(Generator):
             df.index = pd.RangeIndex(start, start + m)
             yield df
 
-    def sample_frame(self, n: int, cond: dict, rng: np.random.Generator, gen: torch.Generator) -> pd.DataFrame:
-        data = self.sample_encoded(n, cond, gen)
-        return self.transformer.inverse_transform(data, rng=rng)
+    def sample_frame(self, n: int, cond: dict, rng: np.random.Generator, gen: torch.Generator,
+                     fixed: list[dict] | None = None) -> pd.DataFrame:
+        """``n`` rows given ``cond`` (one ``where`` dict, or one per row); ``fixed``: per-row values the rows must
+        hold (present cells when imputing; default: ``cond``)."""
+        raw = self.transformer.raw_values(self.sample_encoded(n, cond, gen), rng=rng)
+        return self.finish(raw, n, cond if fixed is None else fixed, rng)
 
     def sample_encoded(self, n: int, cond: dict, gen: torch.Generator) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
@@ -260,7 +233,8 @@ class TableGenerator(Generator):
         rows = np.flatnonzero(holes.to_numpy().any(1))
         if len(rows) == 0:
             return out
-        filled = self.impute_rows(df.iloc[rows].reset_index(drop=True), rng, gen)
+        incomplete = df.iloc[rows].reset_index(drop=True)
+        filled = self.rules_around(incomplete, self.impute_rows(incomplete, rng, gen), rng)
         for j, col in enumerate(df.columns):
             mask = holes[col].to_numpy()[rows]
             if mask.any():
@@ -270,6 +244,27 @@ class TableGenerator(Generator):
                 out.iloc[rows[mask], j] = vals
                 out[col] = _settle_dtype(out[col], filled[col].dtype)
         return out
+
+    def rules_around(self, rows: pd.DataFrame, filled: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        """``filled`` (the model's rows for ``rows``) with the columns rules name decoded through the rules around
+        ``rows``' present cells, which stay as they are."""
+        from genforge.tables.data.rule_repair import grid_steps, repair
+
+        names = sorted({c for r in self.rules.rules for c in r.names()})
+        if not names:
+            return filled
+        present = rows[names].notna().to_numpy()
+        raw = {}
+        for st in self.transformer.columns:
+            if st["enc"] not in ("numeric", "category"):
+                continue
+            c = st["name"]
+            cells = filled[c].astype(object).where(~rows[c].notna(), rows[c].astype(object)) if c in names else filled[c]
+            raw[c] = self.transformer.numbers(c, cells) if st["enc"] == "numeric" else value_keys(cells)
+        masks = {c: present[:, j] for j, c in enumerate(names)}
+        repair(self.rules, self.schema, raw, masks, rng, grid_steps(self.schema, self.transformer.columns))
+        done = self.transformer.decode_values(raw, len(rows), rng)
+        return filled.assign(**{c: done[c].to_numpy() for c in names})
 
     #: whether ``sample_frame`` takes a list of per-row ``where`` dicts (one call for rows with different conditions)
     row_conditions: ClassVar[bool] = False
@@ -346,14 +341,16 @@ class TableGenerator(Generator):
     # -- persistence -------------------------------------------------------------------------------------
     def weights_meta(self) -> dict[str, Any]:
         return {"schema": self.schema.to_dict(), "transformer": self.transformer.to_state(),
-                **({"pairs": self.pairs} if self.pairs else {})}
+                "rules": self.rules.to_state(), **({"pairs": self.pairs} if self.pairs else {})}
 
     def restore_meta(self, meta: dict) -> None:
         from genforge.tables.data.schema import Schema
+        from genforge.tables.data.state import check_rules_state
         from genforge.tables.data.transform import TableTransformer
 
         self.schema = Schema.from_dict(meta["schema"])
         self.transformer = TableTransformer.from_state(meta["transformer"])
+        self.rules = check_rules_state(meta.get("rules"), self.schema)
         pairs = meta.get("pairs")
         self.pairs = pairs if isinstance(pairs, dict) else None
 
@@ -380,8 +377,8 @@ class NeuralTableGenerator(TableGenerator, NeuralGenerator):
             raise ConfigError(f"model '{self.name}' needs data before it can be built; call fit(df)")
 
     def training_data(self, df) -> "EncodedTable":
-        """The table as the encoded matrix the networks learn from."""
-        return EncodedTable(torch.from_numpy(self.transformer.transform(df)))
+        """The table as the encoded matrix the networks learn from (the rows that keep every rule)."""
+        return EncodedTable(torch.from_numpy(self.transformer.transform(self.training_rows(df))))
 
     def batch_source(self, df):
         from genforge.core.train.batches import TensorBatches

@@ -63,7 +63,7 @@ class GaussianCopula(TableGenerator):
     def train_in_run(self, df: pd.DataFrame, config, run, resume: bool = False) -> dict:
         """Fit the marginals and the correlation (seconds; no training loop), then save into ``run``."""
         t0 = time.perf_counter()
-        self.fit_table(df, config.seed)
+        self.fit_table(self.training_rows(df), config.seed)
         summary = {"model": self.name, "status": "finished", "step": 1, "elapsed": round(time.perf_counter() - t0, 2),
                    "losses": {}}
         if run is not None:
@@ -178,7 +178,7 @@ class GaussianCopula(TableGenerator):
             z[np.ix_(rows, c)] = zc
         return z
 
-    def _decode(self, z: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    def _decode(self, z: np.ndarray, rng: np.random.Generator, fixed) -> pd.DataFrame:
         u = stats.norm.cdf(z)
         values: dict[str, np.ndarray] = {}
         missing: dict[str, np.ndarray] = {}
@@ -195,16 +195,16 @@ class GaussianCopula(TableGenerator):
                 values[var["column"]] = cats[k]
         for col, miss in missing.items():
             values[col] = np.where(miss, np.nan, values[col])
-        return self.transformer.decode_values(values, len(z), rng)
+        return self.finish(values, len(z), fixed, rng)
 
-    def sample_frame(self, n, cond, rng, gen):
+    def sample_frame(self, n, cond, rng, gen, fixed=None):
         m = len(self.vars)
         lo, hi = np.full((n, m), -np.inf), np.full((n, m), np.inf)
         for col, value in cond.items():
             for i, var in enumerate(self.vars):
                 if var["column"] == col and var["type"] != "missing":
                     lo[:, i], hi[:, i] = self._bounds(i, value)
-        return self._decode(self._sample_scores(n, lo, hi, rng), rng)
+        return self._decode(self._sample_scores(n, lo, hi, rng), rng, cond if fixed is None else fixed)
 
     def impute_rows(self, rows: pd.DataFrame, rng, gen) -> pd.DataFrame:
         n, m = len(rows), len(self.vars)
@@ -221,7 +221,7 @@ class GaussianCopula(TableGenerator):
                     elif not any(c == value or str(c) == str(value) for c in var["categories"]):
                         continue  # never seen: leave it free
                     lo[r, i], hi[r, i] = self._bounds(i, value)
-        return self._decode(self._sample_scores(n, lo, hi, rng), rng)
+        return self._decode(self._sample_scores(n, lo, hi, rng), rng, None)
 
     # -- persistence ---------------------------------------------------------------------------------------
     def state_tensors(self) -> dict[str, torch.Tensor]:

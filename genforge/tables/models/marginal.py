@@ -59,6 +59,8 @@ def _numpy_seed(seed: int):
 class _Marginal(TableGenerator):
     """Discretise, run the mechanism, keep the graphical model; see the module docstring."""
 
+    keeps_rules = False  # detection would read the data outside the budget; declared rules are refused
+
     Config: ClassVar = MarginalConfig
     supports_dp = True
     needs_dp = True  # private by construction: refused without --dp (core.train.private.plan)
