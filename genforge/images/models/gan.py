@@ -153,7 +153,6 @@ class _GAN(ImageGenerator):
         """DP-SGD on the discriminator, the only network that sees real images (the generator learns through it:
         post-processing). Its real and fake images are one batch, so each step clips 2 x batch gradients."""
         from genforge.core.train.private import PrivateParts, refuse
-        from genforge.images.models.base import PIXELS
 
         c = self.config
         if c.spectral_norm:

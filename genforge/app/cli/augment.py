@@ -70,3 +70,12 @@ def _command(out, err, memory_limit_help):
         out.print(f"  report  : {report}   (open it in a browser)")
 
     return augment
+
+
+def _register_here() -> None:
+    from genforge.app.cli.common import MEMORY_LIMIT_HELP, app, err, out
+
+    register(app, out, err, MEMORY_LIMIT_HELP)
+
+
+_register_here()
