@@ -22,7 +22,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from genforge.app.workflows import train_run
-from genforge.tables.models.base import parse_where
+from genforge.tables.data.where import parse_where
 from hostile import GENERATED, assert_kept_promise, cli, fingerprint, fresh_copy, temp_leftovers
 
 # 40 generated cases per test in CI (about half a minute); GENFORGE_HOSTILE_EXAMPLES=500 for a deeper search

@@ -84,7 +84,8 @@ class TableModality(Modality):
         """Rows into ``.csv`` or ``.parquet``, streamed chunk by chunk (bounded memory for any ``n``);
         ``where`` and the output are checked before any sampling."""
         from genforge.core.outputs import Counter, check_output_file, warn_if_disk_small
-        from genforge.tables.models.base import BYTES_PER_CELL, parse_where
+        from genforge.tables.data.where import parse_where
+        from genforge.tables.models.base import BYTES_PER_CELL
 
         if out.suffix.lower() not in (".csv", ".parquet"):
             raise ConfigError(f"cannot write rows to '{out}': use a .csv or .parquet file")

@@ -136,3 +136,17 @@ def _format_number(v: float, col: Column):
     if col.kind == "integer":
         return str(int(v))
     return f"{v:.{col.decimals if col.decimals is not None else 6}f}"
+
+
+def settle_dtype(s: pd.Series, dtype) -> pd.Series:
+    """A filled column back in the model's ``dtype`` when that loses nothing (a float column of whole
+    numbers read with blanks becomes int again), else the type pandas infers (never mixed objects)."""
+    s = s.infer_objects()
+    if s.dtype != dtype and s.notna().all():
+        try:
+            cast = s.astype(dtype)
+            if bool((cast == s).all()):
+                return cast
+        except (TypeError, ValueError):
+            pass
+    return s

@@ -23,6 +23,7 @@ import torch
 from genforge.core.config import TrainConfig, check_seed, validate
 from genforge.core.errors import ConfigError, DataError, GenforgeWarning
 from genforge.core.generator import Generator, NeuralGenerator
+from genforge.tables.data.columns import settle_dtype
 from genforge.tables.data.combos import observed_pairs, unseen_pairs
 from genforge.tables.data.rules import RuleSet, value_keys
 from genforge.tables.data.where import parse_where  # noqa: F401  (re-exported: models.base.parse_where)
@@ -242,7 +243,7 @@ class TableGenerator(Generator):
                 if out[col].dtype != filled[col].dtype:
                     out[col] = out[col].astype(filled[col].dtype) if df[col].isna().all() else out[col].astype(object)
                 out.iloc[rows[mask], j] = vals
-                out[col] = _settle_dtype(out[col], filled[col].dtype)
+                out[col] = settle_dtype(out[col], filled[col].dtype)
         return out
 
     def rules_around(self, rows: pd.DataFrame, filled: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -353,20 +354,6 @@ class TableGenerator(Generator):
         self.rules = check_rules_state(meta.get("rules"), self.schema)
         pairs = meta.get("pairs")
         self.pairs = pairs if isinstance(pairs, dict) else None
-
-
-def _settle_dtype(s: pd.Series, dtype) -> pd.Series:
-    """A filled column back in the model's ``dtype`` when that loses nothing (a float column of whole
-    numbers read with blanks becomes int again), else the type pandas infers (never mixed objects)."""
-    s = s.infer_objects()
-    if s.dtype != dtype and s.notna().all():
-        try:
-            cast = s.astype(dtype)
-            if bool((cast == s).all()):
-                return cast
-        except (TypeError, ValueError):
-            pass
-    return s
 
 
 class NeuralTableGenerator(TableGenerator, NeuralGenerator):
