@@ -9,7 +9,7 @@ setup:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,serve]"
 	@echo "setup done: activate with 'source $(VENV)/bin/activate', then try 'genforge quickstart'"
 
 test:

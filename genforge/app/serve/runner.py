@@ -1,0 +1,158 @@
+"""The child process of one job: it calls the workflows (``train_run``, ``resume_run``, ``evaluate_run``),
+the same functions the CLI calls, and records the outcome in the job's row.
+
+It is forked by the worker thread that watches it (:func:`genforge.app.serve.jobs.execute`), so torch and
+the registry are already imported. SIGTERM (cancel, time limit, or the worker dying: ``PR_SET_PDEATHSIG``)
+reaches the trainer, which stops at the end of the current step and writes a checkpoint.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+from genforge.app import workflows
+from genforge.app.serve import db
+from genforge.app.serve.errors import public
+from genforge.app.serve.jobs import set_state
+from genforge.app.serve.models import Evaluation, Job, Run, new_id, now
+from genforge.app.serve.settings import Settings
+from genforge.core.errors import GenforgeError
+from genforge.core.runs import CONFIG, RunDir
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the heartbeat still tells that the worker is gone
+        pass
+    if os.getppid() != parent:  # it died before the call above
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _heartbeat(url: str, job_id: str, stop: threading.Event) -> None:
+    while not stop.wait(2.0):
+        try:
+            with db.session(url) as s:
+                job = s.get(Job, job_id)
+                if job is not None and job.state in ("running", "cancelling"):
+                    job.heartbeat_at = now()
+        except Exception:  # noqa: BLE001 - a busy database: the next beat tries again
+            pass
+
+
+def main(job_id: str, settings_json: str, parent: int) -> None:
+    _die_with_parent(parent)
+    signal.signal(signal.SIGTERM, _interrupt)  # before the trainer takes over: stop at once
+    signal.signal(signal.SIGINT, _interrupt)
+    settings = Settings.model_validate_json(settings_json)
+    db.forget_engines()  # never share the parent's database connections
+    os.environ.setdefault("OMP_NUM_THREADS", str(settings.threads))
+    import torch
+
+    torch.set_num_threads(settings.threads)
+    log_path = settings.logs_dir / f"job-{job_id}.log"
+    handler = logging.FileHandler(log_path)
+    logging.getLogger().addHandler(handler)
+    stop = threading.Event()
+    threading.Thread(target=_heartbeat, args=(settings.db_url, job_id, stop), daemon=True).start()
+    home = str(settings.home)
+    with db.session(settings.db_url) as s:
+        job = s.get(Job, job_id)
+        kind, params, run_id = job.kind, dict(job.params or {}), job.run_id
+        run_path = Path(s.get(Run, run_id).path)
+    outcome: dict[str, Any] = {}
+    try:
+        if kind == "evaluate":
+            outcome["result"] = {"evaluation": evaluate(settings, job_id, run_id, run_path, params.get("evaluate") or {},
+                                                        log=logging.getLogger("genforge.job").info)}
+        else:
+            outcome["result"] = train(settings, kind, params, run_path)
+            if params.get("evaluate_after") is not None:
+                outcome["result"]["evaluation"] = evaluate(settings, job_id, run_id, run_path, params["evaluate_after"])
+        outcome["state"] = "finished"
+    except KeyboardInterrupt:
+        outcome["state"] = "interrupted"
+    except GenforgeError as err:
+        outcome.update(state="failed", error=public(str(err), home))
+    except Exception as err:  # noqa: BLE001 - a bug: say it in one line, keep the traceback in the job log
+        with open(log_path, "a", encoding="utf-8") as f:
+            traceback.print_exc(file=f)
+        outcome.update(state="failed", error=public(f"internal error ({type(err).__name__}: {err}); the traceback is "
+                                                    f"in the job log logs/job-{job_id}.log", home))
+    finally:
+        stop.set()
+    record(settings, job_id, outcome, parent_alive=os.getppid() == parent)
+    sys.stdout.flush()
+    os._exit(0)  # no atexit handlers of the forked parent (huey, uvicorn) in the child
+
+
+def train(settings: Settings, kind: str, params: dict[str, Any], run_path: Path) -> dict[str, Any]:
+    """Train a new run in ``run_path``, or continue it from its checkpoint (a resumed or recovered job)."""
+    budget = dict(params.get("train") or {})
+    if kind == "train" and not (run_path / CONFIG).exists():
+        if run_path.exists():  # a start that died before config.yaml: nothing worth keeping
+            shutil.rmtree(run_path)
+        train_opts = {**budget, "progress": False, "threads": settings.threads}
+        run, summary = workflows.train_run(params["model"], params["data"], out=run_path,
+                                           params=params.get("options") or {}, train=train_opts,
+                                           **(params.get("data_options") or {}))
+    else:
+        run = RunDir(run_path)
+        restart = run.checkpoint_step() is None
+        steps = budget.get("steps") if kind == "resume" else None
+        minutes = budget.get("minutes") if kind == "resume" else None
+        run, summary = workflows.resume_run(run_path, steps=steps, minutes=minutes, progress=False,
+                                            threads=settings.threads, restart=restart)
+    return json.loads(json.dumps({k: summary.get(k) for k in ("step", "elapsed", "losses", "status")}, default=str))
+
+
+def evaluate(settings: Settings, job_id: str, run_id: str, run_path: Path, opts: dict[str, Any], log=None) -> str:
+    """Evaluate the run into ``RUN/evaluations/ID/`` and keep its numbers as one row of its history."""
+    eval_id = new_id()
+    folder = run_path / "evaluations" / eval_id
+    result, _, _ = workflows.evaluate_run(run_path, n=opts.get("n"), seed=opts.get("seed", 0),
+                                          target=opts.get("target"), real=opts.get("real"), out=folder, log=log)
+    metrics = json.loads(json.dumps(result.get("metrics") or {}, default=float))
+    with db.session(settings.db_url) as s:
+        s.add(Evaluation(id=eval_id, run_id=run_id, job_id=job_id, metrics=metrics, title=str(result.get("title", ""))[:300],
+                         folder=str(folder), created_at=now()))
+    return eval_id
+
+
+def record(settings: Settings, job_id: str, outcome: dict[str, Any], parent_alive: bool) -> None:
+    """Write the job's outcome and the run's status (from its summary.json). An interrupted job whose worker
+    is alive is left to the worker (it knows why it stopped the job); one whose worker died becomes
+    ``interrupted`` and is queued again by the next :func:`~genforge.app.serve.jobs.recover`."""
+    with db.session(settings.db_url) as s:
+        job = s.get(Job, job_id)
+        run = s.get(Run, job.run_id)
+        summary = RunDir(run.path).read_summary()
+        run.step, run.losses = int(summary.get("step", run.step) or 0), summary.get("losses") or run.losses
+        job.step, job.losses = run.step, run.losses
+        state = outcome["state"]
+        if state == "interrupted" and job.cancel_requested:
+            state = "cancelled"
+        if state == "interrupted" and parent_alive:
+            run.status = summary.get("status") or "interrupted"
+            return
+        set_state(job, state, error=outcome.get("error"), result=outcome.get("result") or {})
+        if state == "interrupted":
+            job.worker, job.heartbeat_at = None, None
+        run.status = {"finished": summary.get("status") or "finished"}.get(state, state)
+        run.updated_at = now()

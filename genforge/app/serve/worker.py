@@ -1,0 +1,58 @@
+"""``genforge worker``: a huey consumer that runs the service's jobs, plus the recovery loop that queues
+again the jobs of workers that died. Torch and the registry are imported before the first job, so the
+child each job forks starts at once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+from genforge.app.serve import db, logs
+from genforge.app.serve.jobs import Queue, Recovery, recover
+from genforge.app.serve.models import Worker, now
+from genforge.app.serve.settings import Settings
+
+log = logging.getLogger("genforge.serve.worker")
+
+
+def run_worker(settings: Settings, jobs: int = 1) -> None:
+    """Run jobs until SIGINT (finish the running jobs) or SIGTERM (stop them at a step boundary: they are
+    ``interrupted`` and resume when a worker is back)."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(settings.threads))
+    import torch
+
+    from genforge.core import registry
+
+    torch.set_num_threads(settings.threads)
+    registry.modalities()  # import every modality now, not in each job
+    logs.setup()
+    db.migrate(settings.db_url)
+    queue = Queue(settings)
+    me = f"{socket.gethostname()}:{os.getpid()}"
+
+    def seen() -> None:
+        with db.session(settings.db_url) as s:
+            row = s.get(Worker, me) or Worker(id=me, started_at=now())
+            row.seen_at = now()
+            s.add(row)
+
+    seen()
+    recover(settings, queue)
+    loop = Recovery(settings, queue, on_tick=seen)
+    loop.start()
+    log.info("worker %s takes jobs from %s (%d at a time)", me, _shown_queue(settings.queue_url), jobs)
+    consumer = queue.huey.create_consumer(workers=jobs, worker_type="thread", periodic=False, initial_delay=0.1,
+                                          backoff=1.15, max_delay=1.0)
+    try:
+        consumer.run()
+    finally:
+        loop.stop()
+        with db.session(settings.db_url) as s:
+            row = s.get(Worker, me)
+            if row is not None:
+                s.delete(row)
+
+
+def _shown_queue(url: str) -> str:
+    return db.shown(url) if "://" in url else f"sqlite file {url}"
