@@ -93,7 +93,7 @@ async def upload(request: Request, name: str = Query(..., min_length=1, max_leng
             size = await uploads.save_stream(request.stream(), path, limit)
         mod = uploads.pick_kind(path, kind)
         opts = uploads.read_options(opts, mod)
-        summary = await run_in_threadpool(uploads.validate, path, mod, opts)
+        summary = await run_in_threadpool(uploads.validate, path, mod, opts, name)
     except BaseException:
         uploads.remove(folder)
         raise

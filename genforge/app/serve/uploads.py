@@ -81,7 +81,7 @@ def check_zip(path: Path, settings: Settings) -> list[zipfile.ZipInfo]:
         if m.filename.startswith(("/", "\\")) or ".." in parts or re.match(r"^[A-Za-z]:", m.filename):
             raise DataError(f"the zip holds a path that leaves its folder ('{m.filename[:100]}'); zip the folder "
                             f"itself, with relative paths")
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             raise DataError(f"the zip holds a link or special file ('{m.filename[:100]}'); zip plain files only")
     return files
 
@@ -137,8 +137,9 @@ def read_options(options: dict[str, Any] | None, mod) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None}
 
 
-def validate(path: Path, mod, options: dict[str, Any]) -> str:
-    """Read the dataset with its modality's reader (what training will do); returns what it holds."""
+def validate(path: Path, mod, options: dict[str, Any], name: str = "the upload") -> str:
+    """Read the dataset with its modality's reader (what training will do); returns what it holds, as the
+    reader says it, with the upload's name for its path."""
     spec = mod.data_spec(str(path), **options)
     try:
         data = mod.load_data(spec)
@@ -147,7 +148,14 @@ def validate(path: Path, mod, options: dict[str, Any]) -> str:
     except (ValueError, TypeError, OSError, UnicodeError, KeyError, IndexError, MemoryError) as err:
         raise DataError(f"the {mod.plural} reader could not read the upload ({type(err).__name__}: "
                         f"{' '.join(str(err).split())[:160]}); check the file") from None
-    return mod.source_of(data) or f"{len(data)} items"
+    said = mod.source_of(data) or ""
+    for shown in (str(path), str(path.resolve())):
+        said = said.replace(shown, name)
+    try:
+        count = len(data)
+    except TypeError:
+        return said
+    return said if str(count) in said else f"{said} ({count:,} items)".strip()
 
 
 def remove(folder: Path) -> None:
