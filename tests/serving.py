@@ -26,7 +26,7 @@ from genforge.app.serve.settings import load_settings
 TERMINAL = ("finished", "failed", "cancelled", "timed_out")
 # tiny models on the embedded demo data of each modality
 IMAGE = {"model": "cgan", "steps": 30, "options": {"width": 8, "batch_size": 16}}
-TABLE = {"model": "tvae", "steps": 30, "options": {"batch_size": 64}}
+TABLE = {"model": "tvae", "steps": 30, "options": {"batch_size": 64}, "data_options": {"limit": 500}}
 TEXT = {"model": "gpt", "steps": 30, "options": {"preset": "tiny", "block_size": 32, "batch_size": 8, "eval_every": 15}}
 
 

@@ -4,8 +4,8 @@ The queue carries one task, ``run_job(job_id)``: a plain string, nothing pickled
 thread claims the job row, forks a child process (:mod:`genforge.app.serve.runner`) that calls the
 workflows, and watches it once a second: heartbeat, progress from the run directory, cancel requests and
 the job's time limit. Stopping a child is SIGTERM, which the trainer holds until the current step ends
-and answers with a checkpoint (``Trainer._stop_at_step_boundary``); a child whose worker dies gets the
-same signal (``PR_SET_PDEATHSIG``).
+and answers with a checkpoint (``Trainer._stop_at_step_boundary``); a child whose worker dies sends
+itself the same signal (its heartbeat thread sees its parent gone).
 
 A job whose worker was killed (SIGKILL, a lost machine) stops sending heartbeats; :func:`recover` marks it
 ``interrupted`` after ``stale_after`` seconds and queues it again, and the worker that takes it resumes the
@@ -163,7 +163,8 @@ def recover(settings: Settings, queue: Queue) -> list[str]:
             or_(Job.worker.is_(None), Job.worker != REQUEUED),
             or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < cutoff))).all()
         for job in stale:
-            cancelling = job.state == "cancelling" or job.cancel_requested
+            was = job.state  # (the update below changes the loaded row too)
+            cancelling = was == "cancelling" or job.cancel_requested
             new_state = "cancelled" if cancelling else "interrupted"
             won = s.execute(update(Job).where(Job.id == job.id, Job.state == job.state,
                                               Job.heartbeat_at.is_(job.heartbeat_at) if job.heartbeat_at is None
@@ -172,7 +173,8 @@ def recover(settings: Settings, queue: Queue) -> list[str]:
             if not won:
                 continue
             s.refresh(job)
-            set_state(job, new_state)
+            if was != new_state:  # an 'interrupted' the job wrote itself is only queued again
+                set_state(job, new_state)
             if cancelling:
                 job.finished_at = now()
                 s.get(Run, job.run_id).status = "cancelled"

@@ -2,13 +2,12 @@
 the same functions the CLI calls, and records the outcome in the job's row.
 
 It is forked by the worker thread that watches it (:func:`genforge.app.serve.jobs.execute`), so torch and
-the registry are already imported. SIGTERM (cancel, time limit, or the worker dying: ``PR_SET_PDEATHSIG``)
+the registry are already imported. SIGTERM (cancel, time limit, or the worker dying: the heartbeat thread sees it)
 reaches the trainer, which stops at the end of the current step and writes a checkpoint.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
@@ -29,24 +28,27 @@ from genforge.app.serve.settings import Settings
 from genforge.core.errors import GenforgeError
 from genforge.core.runs import CONFIG, RunDir
 
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent(parent: int) -> None:
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: the heartbeat still tells that the worker is gone
-        pass
-    if os.getppid() != parent:  # it died before the call above
-        os.kill(os.getpid(), signal.SIGTERM)
+_stopping = False
 
 
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+    """SIGTERM/SIGINT before or after the trainer's own handling: stop once (a repeat is ignored, so the
+    checkpoint and summary written on the way out are not cut short)."""
+    global _stopping
+    if not _stopping:
+        _stopping = True
+        raise KeyboardInterrupt
 
 
-def _heartbeat(url: str, job_id: str, stop: threading.Event) -> None:
-    while not stop.wait(2.0):
+def _heartbeat(url: str, job_id: str, stop: threading.Event, parent: int) -> None:
+    """Every second: tell the database this job lives; and when the worker that forked it is gone
+    (killed, its machine's service stopped), SIGTERM this process once, so that training stops at a step
+    boundary with a checkpoint and the job is resumed by the next worker."""
+    orphaned = False
+    while not stop.wait(1.0):
+        if not orphaned and os.getppid() != parent:
+            orphaned = True
+            os.kill(os.getpid(), signal.SIGTERM)
         try:
             with db.session(url) as s:
                 job = s.get(Job, job_id)
@@ -57,7 +59,6 @@ def _heartbeat(url: str, job_id: str, stop: threading.Event) -> None:
 
 
 def main(job_id: str, settings_json: str, parent: int) -> None:
-    _die_with_parent(parent)
     signal.signal(signal.SIGTERM, _interrupt)  # before the trainer takes over: stop at once
     signal.signal(signal.SIGINT, _interrupt)
     settings = Settings.model_validate_json(settings_json)
@@ -70,7 +71,7 @@ def main(job_id: str, settings_json: str, parent: int) -> None:
     handler = logging.FileHandler(log_path)
     logging.getLogger().addHandler(handler)
     stop = threading.Event()
-    threading.Thread(target=_heartbeat, args=(settings.db_url, job_id, stop), daemon=True).start()
+    threading.Thread(target=_heartbeat, args=(settings.db_url, job_id, stop, parent), daemon=True).start()
     home = str(settings.home)
     with db.session(settings.db_url) as s:
         job = s.get(Job, job_id)
@@ -86,8 +87,11 @@ def main(job_id: str, settings_json: str, parent: int) -> None:
             if params.get("evaluate_after") is not None:
                 outcome["result"]["evaluation"] = evaluate(settings, job_id, run_id, run_path, params["evaluate_after"])
         outcome["state"] = "finished"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         outcome["state"] = "interrupted"
+        with open(log_path, "a", encoding="utf-8") as f:
+            f.write(f"interrupted: {err}\n")
+            traceback.print_exc(file=f)
     except GenforgeError as err:
         outcome.update(state="failed", error=public(str(err), home))
     except Exception as err:  # noqa: BLE001 - a bug: say it in one line, keep the traceback in the job log
