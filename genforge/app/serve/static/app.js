@@ -141,13 +141,16 @@ function runPage() {
     if (thumb) thumb.src = `/v1/runs/${run.id}/thumbnail?t=${Date.now()}`;
   };
   const show = (job) => {
-    $("#status").textContent = job.state === "finished" ? run.status : job.state;
+    $("#status").textContent = job.kind === "evaluate" && job.state !== "failed" ? `${job.state === "finished" ? "evaluated" : "evaluating"}` : job.state;
     $("#status").className = `state ${job.state}`;
     $("#step").textContent = job.step;
     $("#total").textContent = job.total_steps ? ` of ${job.total_steps}` : "";
     $("#eta").textContent = job.eta_s != null && job.state === "running" ? `about ${Math.ceil(job.eta_s)} s left` : (job.kind === "evaluate" ? `evaluation ${job.state}` : "");
     $("#bar").value = job.state === "finished" ? 1 : (job.total_steps ? job.step / job.total_steps : 0);
     $("#losses").textContent = Object.entries(job.losses || {}).map(([k, v]) => `${k} ${Number(v).toFixed(4)}`).join("   ");
+    const active = ["queued", "running", "interrupted", "cancelling"].includes(job.state);
+    $("#cancel").hidden = !active;
+    ["#resume", "#evaluate", "#retrain"].forEach((id) => { $(id).disabled = active; });
     const err = $("#job-error");
     err.hidden = !job.error; err.textContent = job.error || "";
   };
