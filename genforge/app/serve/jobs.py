@@ -1,11 +1,17 @@
 """Jobs through huey (an existing task queue: SQLite storage embedded by default, Redis by URL).
 
 The queue carries one task, ``run_job(job_id)``: a plain string, nothing pickled of user data. A worker
-thread claims the job row, forks a child process (:mod:`genforge.app.serve.runner`) that calls the
+thread claims the job row, starts a child process (:mod:`genforge.app.serve.runner`) that calls the
 workflows, and watches it once a second: heartbeat, progress from the run directory, cancel requests and
 the job's time limit. Stopping a child is SIGTERM, which the trainer holds until the current step ends
 and answers with a checkpoint (``Trainer._stop_at_step_boundary``); a child whose worker dies sends
-itself the same signal (its heartbeat thread sees its parent gone).
+itself the same signal (its heartbeat thread sees its parent gone), and a worker that is stopped sends it
+to its children and marks their jobs ``interrupted``, to resume at the next start.
+
+Children come from a fork server (``multiprocessing``'s ``forkserver``), a single-threaded process started
+with the worker that has torch and the registry imported: each job starts at once, and no child inherits a
+lock that one of the worker's threads held at the moment of a fork (a plain fork from a worker thread can
+hang the child in ``sqlite3.connect``).
 
 A job whose worker was killed (SIGKILL, a lost machine) stops sending heartbeats; :func:`recover` marks it
 ``interrupted`` after ``stale_after`` seconds and queues it again, and the worker that takes it resumes the
@@ -31,6 +37,43 @@ from genforge.app.serve.models import Job, Run, now
 from genforge.app.serve.settings import Settings
 
 log = logging.getLogger("genforge.serve.jobs")
+PRELOAD = ["genforge.app.serve.runner", "genforge.images", "genforge.tables", "genforge.text"]
+_ACTIVE: dict[str, multiprocessing.process.BaseProcess] = {}
+_ACTIVE_LOCK = threading.Lock()
+SHUTDOWN = threading.Event()
+INTERRUPTED_EXIT = 75  # a job's process stopped by a signal nobody here sent (Ctrl-C at a terminal, say)
+
+
+def context():
+    """The fork-server context the jobs start from (started once per worker, with the modules preloaded)."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    return ctx
+
+
+def start_fork_server() -> None:
+    """Start the fork server now (from the worker's main thread, before any job)."""
+    from multiprocessing import forkserver
+
+    context()
+    forkserver.ensure_running()
+
+
+def stop_children(settings: Settings, grace: float = 60.0) -> None:
+    """On worker shutdown: SIGTERM every running job (it stops at a step boundary with a checkpoint) and
+    mark it ``interrupted``, so that the next worker resumes it."""
+    SHUTDOWN.set()
+    with _ACTIVE_LOCK:
+        running = dict(_ACTIVE)
+    for child in running.values():
+        if child.is_alive():
+            os.kill(child.pid, signal.SIGTERM)
+    for job_id, child in running.items():
+        child.join(grace)
+        if child.is_alive():
+            child.kill()
+            child.join()
+        _finish(settings, job_id, "shutdown", child.exitcode)
 REQUEUED = "(requeued)"
 GRACE_S = 120.0  # after SIGTERM, how long a job may take to finish its step and checkpoint
 
@@ -95,9 +138,11 @@ def execute(settings: Settings, job_id: str) -> None:
     if job is None:
         return
     deadline = _utc(job.started_at) + job.time_limit_s
-    child = multiprocessing.get_context("fork").Process(target=runner.main, args=(job_id, settings.model_dump_json(),
-                                                                                  os.getpid()), daemon=False)
+    child = context().Process(target=runner.main, args=(job_id, settings.model_dump_json(), os.getpid()),
+                              daemon=False)
     child.start()
+    with _ACTIVE_LOCK:
+        _ACTIVE[job_id] = child
     reason, signalled_at = None, None
     while child.is_alive():
         child.join(1.0)
@@ -120,7 +165,9 @@ def execute(settings: Settings, job_id: str) -> None:
         elif signalled_at is not None and time.time() - signalled_at > GRACE_S and child.is_alive():
             child.kill()
     child.join()
-    _finish(settings, job_id, reason, child.exitcode)
+    with _ACTIVE_LOCK:
+        _ACTIVE.pop(job_id, None)
+    _finish(settings, job_id, reason or ("shutdown" if SHUTDOWN.is_set() else None), child.exitcode)
 
 
 def _utc(t: dt.datetime | None) -> float:
@@ -128,7 +175,8 @@ def _utc(t: dt.datetime | None) -> float:
 
 
 def _finish(settings: Settings, job_id: str, reason: str | None, exitcode: int | None) -> None:
-    """After the child: a time limit overrides what it wrote; a child that wrote nothing failed."""
+    """After the child: a time limit overrides what it wrote; a stopped worker's job is ``interrupted`` (queued
+    again by the next :func:`recover`); a child that wrote nothing else failed."""
     with db.session(settings.db_url) as s:
         job = s.get(Job, job_id)
         run = s.get(Run, job.run_id)
@@ -141,13 +189,16 @@ def _finish(settings: Settings, job_id: str, reason: str | None, exitcode: int |
             if reason == "cancelled" or job.cancel_requested:
                 set_state(job, "cancelled")
                 run.status = "cancelled"
+            elif reason == "shutdown" or exitcode == INTERRUPTED_EXIT:  # the next worker resumes the job
+                set_state(job, "interrupted")
+                run.status = "interrupted"
             else:
                 why = f"signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"exit code {exitcode}"
                 set_state(job, "failed", error=f"the job's process ended unexpectedly ({why}; out of memory?); see "
                                                f"the job log, then resume the run or start it again")
                 run.status = "failed"
         job.heartbeat_at = None
-        if job.worker != REQUEUED and job.state != "interrupted":
+        if job.worker != REQUEUED:
             job.worker = None
         run.updated_at = now()
 
@@ -173,6 +224,7 @@ def recover(settings: Settings, queue: Queue) -> list[str]:
             if not won:
                 continue
             s.refresh(job)
+            log.info("job %s was %s, last heartbeat %s: now %s", job.id, was, job.heartbeat_at, new_state)
             if was != new_state:  # an 'interrupted' the job wrote itself is only queued again
                 set_state(job, new_state)
             if cancelling:

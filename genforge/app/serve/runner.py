@@ -1,13 +1,14 @@
 """The child process of one job: it calls the workflows (``train_run``, ``resume_run``, ``evaluate_run``),
 the same functions the CLI calls, and records the outcome in the job's row.
 
-It is forked by the worker thread that watches it (:func:`genforge.app.serve.jobs.execute`), so torch and
+It is started from the worker's fork server (:func:`genforge.app.serve.jobs.execute` watches it), so torch and
 the registry are already imported. SIGTERM (cancel, time limit, or the worker dying: the heartbeat thread sees it)
 reaches the trainer, which stops at the end of the current step and writes a checkpoint.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -22,10 +24,11 @@ from typing import Any
 from genforge.app import workflows
 from genforge.app.serve import db
 from genforge.app.serve.errors import public
-from genforge.app.serve.jobs import set_state
+from genforge.app.serve.jobs import INTERRUPTED_EXIT, set_state
 from genforge.app.serve.models import Evaluation, Job, Run, new_id, now
 from genforge.app.serve.settings import Settings
-from genforge.core.errors import GenforgeError
+from genforge.core.errors import GenforgeError, RunDirError
+from genforge.core.io import ensure_dir
 from genforge.core.runs import CONFIG, RunDir
 
 _stopping = False
@@ -40,13 +43,29 @@ def _interrupt(signum, frame):
         raise KeyboardInterrupt
 
 
+def _alive(parent: int) -> bool:
+    """Whether the worker that started this job still runs (its sentinel, else its pid)."""
+    import multiprocessing
+
+    proc = multiprocessing.parent_process()
+    if proc is not None and proc.pid == parent:
+        return proc.is_alive()
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _heartbeat(url: str, job_id: str, stop: threading.Event, parent: int) -> None:
     """Every second: tell the database this job lives; and when the worker that forked it is gone
     (killed, its machine's service stopped), SIGTERM this process once, so that training stops at a step
     boundary with a checkpoint and the job is resumed by the next worker."""
     orphaned = False
     while not stop.wait(1.0):
-        if not orphaned and os.getppid() != parent:
+        if not orphaned and not _alive(parent):
             orphaned = True
             os.kill(os.getpid(), signal.SIGTERM)
         try:
@@ -101,13 +120,43 @@ def main(job_id: str, settings_json: str, parent: int) -> None:
                                                     f"in the job log logs/job-{job_id}.log", home))
     finally:
         stop.set()
-    record(settings, job_id, outcome, parent_alive=os.getppid() == parent)
+    record(settings, job_id, outcome, parent_alive=_alive(parent))
     sys.stdout.flush()
-    os._exit(0)  # no atexit handlers of the forked parent (huey, uvicorn) in the child
+    os._exit(INTERRUPTED_EXIT if outcome["state"] == "interrupted" else 0)  # no atexit handlers of the fork server
+
+
+@contextlib.contextmanager
+def run_lock(run_path: Path, wait_s: float = 120.0):
+    """Hold an exclusive lock beside the run directory while training it: a job queued again while an earlier
+    process of it still finishes its last step (a stalled heartbeat) waits for that process to exit, so two
+    processes never write one run. The operating system drops the lock when its process dies, SIGKILL too."""
+    import fcntl
+
+    ensure_dir(run_path.parent)
+    fd = os.open(run_path.parent / f".{run_path.name}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    t0 = time.monotonic()
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() - t0 > wait_s:
+                    raise RunDirError(f"another process is still training run '{run_path.name}' after {wait_s:.0f} s; "
+                                      f"resume it once that process has stopped") from None
+                time.sleep(0.5)
+        yield
+    finally:
+        os.close(fd)
 
 
 def train(settings: Settings, kind: str, params: dict[str, Any], run_path: Path) -> dict[str, Any]:
     """Train a new run in ``run_path``, or continue it from its checkpoint (a resumed or recovered job)."""
+    with run_lock(run_path):
+        return _train(settings, kind, params, run_path)
+
+
+def _train(settings: Settings, kind: str, params: dict[str, Any], run_path: Path) -> dict[str, Any]:
     budget = dict(params.get("train") or {})
     if kind == "train" and not (run_path / CONFIG).exists():
         if run_path.exists():  # a start that died before config.yaml: nothing worth keeping

@@ -1,6 +1,9 @@
 """``genforge worker``: a huey consumer that runs the service's jobs, plus the recovery loop that queues
-again the jobs of workers that died. Torch and the registry are imported before the first job, so the
-child each job forks starts at once."""
+again the jobs of workers that died. Torch and the registry are imported by the fork server before the
+first job, so each job's process starts at once. SIGTERM stops the worker: its running jobs stop at a step
+boundary with a checkpoint and are resumed by the next worker. Ctrl-C at its terminal reaches the jobs too
+(one process group) and does the same; ``kill -INT`` of the worker alone lets running jobs finish (huey's
+graceful stop)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import os
 import socket
 
 from genforge.app.serve import db, logs
-from genforge.app.serve.jobs import Queue, Recovery, recover
+from genforge.app.serve.jobs import Queue, Recovery, recover, start_fork_server, stop_children
 from genforge.app.serve.models import Worker, now
 from genforge.app.serve.settings import Settings
 
@@ -27,6 +30,7 @@ def run_worker(settings: Settings, jobs: int = 1) -> None:
     torch.set_num_threads(settings.threads)
     registry.modalities()  # import every modality now, not in each job
     logs.setup()
+    start_fork_server()  # before any thread: jobs start from this single-threaded process
     db.migrate(settings.db_url)
     queue = Queue(settings)
     me = f"{socket.gethostname()}:{os.getpid()}"
@@ -48,6 +52,7 @@ def run_worker(settings: Settings, jobs: int = 1) -> None:
         consumer.run()
     finally:
         loop.stop()
+        stop_children(settings)
         with db.session(settings.db_url) as s:
             row = s.get(Worker, me)
             if row is not None:
