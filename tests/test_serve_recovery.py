@@ -22,7 +22,7 @@ LONG = {"model": "cgan", "steps": 100_000, "checkpoint_every": 20, "sample_every
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    svc = Service(tmp_path_factory.mktemp("serve-recovery") / "home", stale_after=12.0)
+    svc = Service(tmp_path_factory.mktemp("serve-recovery") / "home", stale_after=8.0)
     yield svc
     svc.stop()
 
@@ -90,10 +90,10 @@ def test_a_killed_worker_job_resumes_from_its_checkpoint(client, service, ana):
     detail = client.get(f"/v1/runs/{run['id']}", headers=Service.auth(ana)).json()
     assert detail["status"] == "cancelled"
     base = folder.checkpoint_step()
-    again = client.post(f"/v1/runs/{run['id']}/resume", headers=Service.auth(ana), json={"steps": base + 40})
+    again = client.post(f"/v1/runs/{run['id']}/resume", headers=Service.auth(ana), json={"steps": base + 20})
     assert again.status_code == 202
     job = wait_job(client, ana, again.json()["id"], timeout=180)
-    assert job["state"] == "finished" and job["step"] == base + 40
+    assert job["state"] == "finished" and job["step"] == base + 20
 
 
 def test_a_job_past_its_time_limit_stops_with_a_checkpoint(client, service, ana):

@@ -22,9 +22,9 @@ def test_jobs_go_through_redis(tmp_path):
         ana = svc.token("ana")
         with svc.client() as client:
             assert client.get("/readyz").json()["checks"] == {"database": "ok", "queue": "ok"}
-            run = client.post("/v1/jobs", headers=Service.auth(ana), json={**IMAGE, "steps": 20}).json()
+            run = client.post("/v1/jobs", headers=Service.auth(ana), json={**IMAGE, "steps": 10}).json()
             job = wait_job(client, ana, run["job"]["id"], timeout=120)
-            assert job["state"] == "finished" and job["step"] == 20
+            assert job["state"] == "finished" and job["step"] == 10
             assert not (svc.settings.home / "queue.db").exists()  # nothing went through the SQLite queue
             redis.stop()
             ready = client.get("/readyz")
