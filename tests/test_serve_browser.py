@@ -1,7 +1,7 @@
 """The web UI in a real browser: Debian's chromium driven by Playwright's Python API (pointed at
 /usr/bin/chromium; nothing downloads a browser), against a real uvicorn server and a real worker. Sign in,
-start a training job on the demo data, watch it finish, generate images and a table and see them on the
-page, and read an API error on the page. Screenshots go to tests/artifacts/ (or
+start a training job on the demo data, watch it finish, generate images and see them on the page, upload a
+table through the form, train on it and see generated rows, and read an API error on the page. Screenshots go to tests/artifacts/ (or
 $GENFORGE_TEST_ARTIFACTS); docs/serve-run.png and docs/serve-generate.png were taken by this test."""
 
 from __future__ import annotations
@@ -52,9 +52,12 @@ def page(tmp_path_factory):
         context.close()
 
 
-def start_training(page, base: str, model: str, options: str = "", steps: str = "") -> str:
+def start_training(page, base: str, model: str, options: str = "", steps: str = "", upload=None) -> str:
     page.goto(f"{base}/train")
     page.select_option("#model", model)
+    if upload is not None:
+        page.check("input[name=source][value=upload]")
+        page.set_input_files("#file", str(upload))
     page.fill("#options", options)
     page.fill("#steps", steps)
     page.click("#start")
@@ -62,7 +65,7 @@ def start_training(page, base: str, model: str, options: str = "", steps: str = 
     return page.url.rsplit("/", 1)[-1]
 
 
-def test_sign_in_train_watch_and_generate(site, page, artifacts):
+def test_sign_in_train_watch_and_generate(site, page, artifacts, tmp_path):
     svc, base = site
     token = svc.token("ana", max_jobs=4)
     page.goto(base + "/")
@@ -100,7 +103,11 @@ def test_sign_in_train_watch_and_generate(site, page, artifacts):
     assert page.get_attribute("#download-samples", "download") == "samples.png"
     page.screenshot(path=str(artifacts / "serve-generate.png"), full_page=True)
 
-    table_run = start_training(page, base, "gaussian-copula")
+    from genforge.tables.data.demo import customers_table
+
+    upload = tmp_path / "customers.csv"  # this one through the form's upload
+    customers_table().head(400).to_csv(upload, index=False)
+    table_run = start_training(page, base, "gaussian-copula", upload=upload)
     page.wait_for_function("document.querySelector('#status').textContent.trim() === 'finished'", timeout=120_000)
     page.goto(f"{base}/runs/{table_run}/generate")
     page.select_option("select.cond[data-column=sex]", "Female")
@@ -115,5 +122,6 @@ def test_sign_in_train_watch_and_generate(site, page, artifacts):
 
     page.goto(base + "/")
     assert page.locator(".card.run").count() == 2
+    assert "customers.csv" in page.inner_text("main") and "400 rows" in page.inner_text("main")
     assert page.locator(f'[data-run="{run_id}"] img.thumb').evaluate("img => img.naturalWidth") > 0
     page.screenshot(path=str(artifacts / "serve-runs.png"), full_page=True)
