@@ -211,13 +211,17 @@ def test_health_readiness_metrics_and_request_ids(client, ana, runs):
 def test_logs_are_json_lines_with_the_request_id(client, ana):
     from genforge.app.serve import logs
 
+    names = ("genforge", "uvicorn", "uvicorn.error", "uvicorn.access", "huey")
+    saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).level, logging.getLogger(n).propagate,
+                 logging.getLogger(n).disabled) for n in names}
     stream = io.StringIO()
     logs.setup(stream=stream)
     try:
         client.get("/v1/me", headers={**Service.auth(ana), "X-Request-ID": "log-check-1"})
     finally:
-        logging.getLogger("genforge").handlers[:] = []
-        logging.getLogger("genforge").propagate = True
+        for n, (handlers, level, propagate, disabled) in saved.items():
+            logger = logging.getLogger(n)
+            logger.handlers[:], logger.level, logger.propagate, logger.disabled = handlers, level, propagate, disabled
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     mine = [r for r in lines if r.get("request_id") == "log-check-1"]
     assert mine and mine[-1]["route"] == "/v1/me" and mine[-1]["status"] == 200 and mine[-1]["user"] == "ana"
