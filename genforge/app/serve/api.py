@@ -73,6 +73,9 @@ def route_of(scope) -> str:
 def create_app(settings: Settings, recovery: bool = True) -> FastAPI:
     from genforge.app.serve import api_admin, api_data, api_runs, ui
 
+    import torch
+
+    torch.set_num_threads(settings.threads)  # requests sample in parallel, each on this many threads
     db.migrate(settings.db_url)
     queue = Queue(settings)
 

@@ -302,7 +302,9 @@ def report(run_id: str, evaluation: str | None = None, u: User = Depends(deps.us
     if page is None or not page.is_file():
         raise HTTPException(404, f"run '{run.id}' has no evaluation report yet; start one with POST "
                                  f"/v1/runs/{run.id}/evaluate")
-    return FileResponse(page, media_type="text/html")
+    # reports quote user data (texts, cells): shown in a sandbox, they run no script and reach no cookie
+    return FileResponse(page, media_type="text/html", headers={"Content-Security-Policy": "sandbox; default-src 'none'; "
+                                                                   "img-src data:; style-src 'unsafe-inline'"})
 
 
 @router.get("/runs/{run_id}/thumbnail", response_class=FileResponse, summary="the latest sample grid of an image run")
