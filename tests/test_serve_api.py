@@ -225,3 +225,10 @@ def test_logs_are_json_lines_with_the_request_id(client, ana):
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     mine = [r for r in lines if r.get("request_id") == "log-check-1"]
     assert mine and mine[-1]["route"] == "/v1/me" and mine[-1]["status"] == 200 and mine[-1]["user"] == "ana"
+
+
+def test_progress_reads_the_files_the_trainer_writes():
+    from genforge.app.serve import progress
+    from genforge.core import runs
+
+    assert (progress.SUMMARY, progress.METRICS) == (runs.SUMMARY, runs.METRICS)

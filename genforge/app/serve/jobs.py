@@ -129,16 +129,21 @@ def claim(settings: Settings, job_id: str, me: str) -> Job | None:
         return job
 
 
-def execute(settings: Settings, job_id: str) -> None:
-    """The huey task: run one job in a child process and watch it."""
+def _child(job_id: str, settings_json: str, parent: int) -> None:
+    """A job's process (from the fork server, which has imported the runner, torch and the modalities)."""
     from genforge.app.serve import runner
 
+    runner.main(job_id, settings_json, parent)
+
+
+def execute(settings: Settings, job_id: str) -> None:
+    """The huey task: run one job in a child process and watch it."""
     me = worker_name()
     job = claim(settings, job_id, me)
     if job is None:
         return
     deadline = _utc(job.started_at) + job.time_limit_s
-    child = context().Process(target=runner.main, args=(job_id, settings.model_dump_json(), os.getpid()),
+    child = context().Process(target=_child, args=(job_id, settings.model_dump_json(), os.getpid()),
                               daemon=False)
     child.start()
     with _ACTIVE_LOCK:

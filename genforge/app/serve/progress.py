@@ -1,5 +1,9 @@
 """A run's progress read from its run directory (the source of truth): step, losses, steps per second,
-ETA, and the loss curve for charts. Nothing here writes."""
+ETA, and the loss curve for charts. Nothing here writes.
+
+It reads ``summary.json`` and ``metrics.jsonl`` as plain JSON, without :mod:`genforge.core.runs` (which
+imports torch), so that a worker process stays light: torch lives in its fork server and jobs only
+(``tests/test_serve_api.py`` checks that the file names agree with ``core.runs``)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from genforge.core.runs import RunDir
+from genforge.core.io import read_jsonl
+
+SUMMARY, METRICS = "summary.json", "metrics.jsonl"  # as in genforge.core.runs
 
 TAIL_BYTES = 16384
 
@@ -39,9 +45,12 @@ def losses_of(row: dict) -> dict[str, float]:
 
 def read(path: str | Path, total_steps: int | None = None, minutes: float | None = None) -> dict[str, Any]:
     """``{"step", "losses", "steps_per_second", "eta_s", "status", "checkpoint_step"}`` of a run directory."""
-    run = RunDir(path)
-    summary = run.read_summary()
-    rows = _tail_lines(run.metrics_path)
+    try:
+        summary = json.loads((Path(path) / SUMMARY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        summary = {}
+    summary = summary if isinstance(summary, dict) else {}
+    rows = _tail_lines(Path(path) / METRICS)
     step, losses, sps = int(summary.get("step", 0) or 0), dict(summary.get("losses") or {}), None
     if rows and rows[-1]["step"] >= step:
         step, losses = rows[-1]["step"], losses_of(rows[-1])
@@ -63,7 +72,7 @@ def read(path: str | Path, total_steps: int | None = None, minutes: float | None
 
 def curve(path: str | Path, limit: int = 2000) -> list[dict]:
     """The logged losses of a run (every line of metrics.jsonl with a step), thinned to ``limit`` points."""
-    rows = [r for r in RunDir(path).read_metrics() if isinstance(r.get("step"), int)]
+    rows = [r for r in read_jsonl(Path(path) / METRICS) if isinstance(r, dict) and isinstance(r.get("step"), int)]
     if len(rows) > limit:
         stride = -(-len(rows) // limit)
         rows = rows[::stride] + ([rows[-1]] if (len(rows) - 1) % stride else [])

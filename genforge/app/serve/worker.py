@@ -1,6 +1,6 @@
 """``genforge worker``: a huey consumer that runs the service's jobs, plus the recovery loop that queues
-again the jobs of workers that died. Torch and the registry are imported by the fork server before the
-first job, so each job's process starts at once. SIGTERM stops the worker: its running jobs stop at a step
+again the jobs of workers that died. The worker itself never imports torch: its fork server imports torch
+and every modality once, so each job's process starts at once. SIGTERM stops the worker: its running jobs stop at a step
 boundary with a checkpoint and are resumed by the next worker. Ctrl-C at its terminal reaches the jobs too
 (one process group) and does the same; ``kill -INT`` of the worker alone lets running jobs finish (huey's
 graceful stop)."""
@@ -23,14 +23,8 @@ def run_worker(settings: Settings, jobs: int = 1) -> None:
     """Run jobs until SIGINT (finish the running jobs) or SIGTERM (stop them at a step boundary: they are
     ``interrupted`` and resume when a worker is back)."""
     os.environ.setdefault("OMP_NUM_THREADS", str(settings.threads))
-    import torch
-
-    from genforge.core import registry
-
-    torch.set_num_threads(settings.threads)
-    registry.modalities()  # import every modality now, not in each job
     logs.setup()
-    start_fork_server()  # before any thread: jobs start from this single-threaded process
+    start_fork_server()  # before any thread; it imports torch and every modality, once, for all jobs
     db.migrate(settings.db_url)
     queue = Queue(settings)
     me = f"{socket.gethostname()}:{os.getpid()}"
