@@ -144,6 +144,12 @@ def test_text_run_streams_tokens_and_writes_json_lines(client, ana, runs):
     path = client.post(f"/v1/runs/{run['id']}/samples", headers=Service.auth(ana),
                        json={"n": 1, "format": "jsonl", "options": {"prompt_file": "/etc/passwd"}})
     assert path.status_code == 422 and "prompt_file" in path.json()["error"]["message"]
+    job = client.post(f"/v1/runs/{run['id']}/evaluate", headers=Service.auth(ana), json={"n": 2}).json()
+    assert wait_job(client, ana, job["id"], timeout=240)["state"] == "finished"
+    evals = client.get(f"/v1/runs/{run['id']}/evaluations", headers=Service.auth(ana)).json()
+    assert len(evals) == 1 and evals[0]["metrics"]
+    assert client.get(f"/v1/runs/{run['id']}/report", headers=Service.auth(ana)).headers[
+        "content-security-policy"].startswith("sandbox")
 
 
 def test_retraining_on_a_new_dataset_version_says_if_quality_went_up_or_down(client, ana, service):
