@@ -12,13 +12,14 @@ setup:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev,privacy]"
+	$(BIN)/python -m pip install -q -e ".[dev,privacy,serve]"
 	$(BIN)/python -m pip install -q --no-deps $(PRIVACY_NODEPS)
 	@echo "setup done: activate with 'source $(VENV)/bin/activate', then try 'genforge quickstart'"
 
 test:
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile --ignore-glob "tests/test_serve_*.py"
+	$(BIN)/python -m pytest -q -m "not slow" tests/test_serve_*.py
 
 test-all:
 	$(BIN)/python -m pytest -q

@@ -34,6 +34,7 @@ class Modality:
     sample_hint: ClassVar[str] = ""                         # how its models are steered, for messages
     streams_samples: ClassVar[bool] = False                 # `sample` without -o prints to the terminal
     default_count: ClassVar[int] = 64                       # `sample` without -n
+    sample_formats: ClassVar[tuple[str, ...]] = ()           # files `sample -o` writes, for menus (default: sample_suffixes)
 
     # -- data -------------------------------------------------------------------------------------
     def data_spec(self, data: str, **options: Any) -> dict[str, Any]:
@@ -122,6 +123,16 @@ class Modality:
     def preview_callback(self, run, config):
         """A trainer callback that previews samples during training, or None."""
         return None
+
+    def formats(self) -> tuple[str, ...]:
+        """The file suffixes ``write_samples`` writes (``.png``, ``.csv``, ...), for menus and the service."""
+        return self.sample_formats or self.sample_suffixes
+
+    def sample_choices(self, run) -> dict[str, Any]:
+        """The values a run's sampling controls can take, for forms: ``{control: [values]}`` (an image
+        model's class names for ``label``) or ``{control: {column: [values]}}`` (a table's categorical
+        columns for ``where``); empty when the controls are free text or numbers."""
+        return {}
 
     def owns_samples(self, path: Path) -> bool:
         """Whether ``path`` (a samples file or folder) holds this modality's output."""

@@ -23,6 +23,7 @@ class ImageModality(Modality):
     default_data = "digits"
     data_options = frozenset({"size", "channels"})
     sample_suffixes = (".npz", ".npy")
+    sample_formats = (".png", ".npz")
     takes_folders = True
     sample_options = frozenset({"label", "sampling_steps", "guidance", "sampler"})
     sample_hint = "image models take --label; ddpm and flow also --sampling-steps, --guidance, --sampler"
@@ -73,6 +74,15 @@ class ImageModality(Modality):
                 f"genforge evaluate {run.path}"]
 
     # -- sample -----------------------------------------------------------------------------------
+    def sample_choices(self, run) -> dict[str, Any]:
+        """A conditional run's classes (names, or indices when the data named none) for ``label``."""
+        cfg = run.read_config().get("model_config") or {}
+        k = int(cfg.get("num_classes") or 0)
+        if not k or cfg.get("conditional") is False:
+            return {}
+        names = cfg.get("class_names") or [str(i) for i in range(k)]
+        return {"label": [str(v) for v in names]}
+
     def write_samples(self, model, n, out, *, seed=None, label=None, force=False, progress=None,
                       inputs=(), **controls) -> dict[str, Any]:
         """Images into ``.npz`` (streamed: bounded memory for any ``n``), one grid ``.png`` (at most

@@ -21,6 +21,7 @@ class TableModality(Modality):
     default_data = "customers"
     data_options = frozenset({"table", "metadata", "encoding", "epochs", "drop_violating"})
     sample_suffixes = (".csv", ".parquet", ".tsv")
+    sample_formats = (".csv", ".parquet")
     sample_options = frozenset({"where"})
     sample_hint = "table models take --where column=value"
 
@@ -79,6 +80,17 @@ class TableModality(Modality):
                 f"genforge impute {run.path} incomplete.csv -o completed.csv"]
 
     # -- sample -----------------------------------------------------------------------------------
+    def sample_choices(self, run) -> dict[str, Any]:
+        """The categorical and boolean columns of the run's schema and their values, for ``where``."""
+        from genforge.tables.data.schema import Schema
+
+        path = run.path / "schema.json"
+        if not path.is_file():
+            return {}
+        cols = {c.name: [str(v) for v in c.categories[:200]] for c in Schema.load(path).columns
+                if c.kind in ("categorical", "boolean") and c.categories}
+        return {"where": cols} if cols else {}
+
     def write_samples(self, model, n, out, *, seed=None, where=None, force=False, progress=None,
                       inputs=()) -> dict[str, Any]:
         """Rows into ``.csv`` or ``.parquet``, streamed chunk by chunk (bounded memory for any ``n``);

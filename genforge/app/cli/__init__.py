@@ -2,7 +2,8 @@
 
 Every user-fixable problem surfaces as a one-line ``error: ...`` with a non-zero exit code (2), never a
 traceback (:func:`main`). The commands live by concern: :mod:`.train` (quickstart, train, resume),
-:mod:`.use` (sample, impute, evaluate), :mod:`.listing` (models, runs), :mod:`.augment`; importing this
+:mod:`.use` (sample, impute, evaluate), :mod:`.listing` (models, runs), :mod:`.augment`,
+:mod:`.serve` (serve, worker, token); importing this
 package registers them all on the one typer ``app``.
 """
 
@@ -18,6 +19,7 @@ from genforge.app.cli import train  # noqa: F401,E402
 from genforge.app.cli import use  # noqa: F401,E402
 from genforge.app.cli import listing  # noqa: F401,E402
 from genforge.app.cli import augment  # noqa: F401,E402
+from genforge.app.cli import serve  # noqa: F401,E402
 from genforge.core.errors import GenforgeError
 
 __all__ = ["app", "main"]
