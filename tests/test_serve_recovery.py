@@ -45,6 +45,29 @@ def run_dir(client, token, run_id) -> RunDir:
         return RunDir(s.get(Run, run_id).path)
 
 
+def test_a_late_attempt_never_overwrites_the_one_that_took_over(service, ana):
+    """A process given up as stale that finishes its last step only after another worker claimed the job
+    again (seen on a loaded machine) writes nothing: the newer attempt keeps the job 'running'."""
+    from genforge.app.serve import db, jobs, runner
+    from genforge.app.serve.models import Job
+
+    with service.client(recovery=False) as c:  # no recovery pass moves the job behind the test's back
+        job_id = c.post("/v1/jobs", headers=Service.auth(ana), json={"model": "gaussian-copula"}).json()["job"]["id"]
+        first = jobs.claim(service.settings, job_id, "w1")
+        with db.session(service.settings.db_url) as s:
+            jobs.set_state(s.get(Job, job_id), "interrupted")  # as recover() does when the heartbeat stops
+        second = jobs.claim(service.settings, job_id, "w2")
+        assert (first.attempts, second.attempts) == (1, 2)
+        runner.record(service.settings, job_id, {"state": "interrupted"}, parent_alive=False, attempt=1)
+        jobs._finish(service.settings, job_id, "shutdown", 0, attempt=1)
+        job = c.get(f"/v1/jobs/{job_id}", headers=Service.auth(ana)).json()
+        assert job["state"] == "running" and job["attempts"] == 2
+        runner.record(service.settings, job_id, {"state": "interrupted"}, parent_alive=False, attempt=2)
+        job = c.get(f"/v1/jobs/{job_id}", headers=Service.auth(ana)).json()
+        assert job["state"] == "interrupted"  # the attempt that owns the job does write
+        assert c.post(f"/v1/jobs/{job_id}/cancel", headers=Service.auth(ana)).status_code < 300
+
+
 def test_a_killed_worker_job_resumes_from_its_checkpoint(client, service, ana):
     first = service.start_worker()
     run = client.post("/v1/jobs", headers=Service.auth(ana), json=LONG).json()

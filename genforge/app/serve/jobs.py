@@ -38,7 +38,7 @@ from genforge.app.serve.settings import Settings
 
 log = logging.getLogger("genforge.serve.jobs")
 PRELOAD = ["genforge.app.serve.runner", "genforge.images", "genforge.tables", "genforge.text"]
-_ACTIVE: dict[str, multiprocessing.process.BaseProcess] = {}
+_ACTIVE: dict[str, tuple[multiprocessing.process.BaseProcess, int]] = {}  # job id -> (its process, attempt)
 _ACTIVE_LOCK = threading.Lock()
 SHUTDOWN = threading.Event()
 INTERRUPTED_EXIT = 75  # a job's process stopped by a signal nobody here sent (Ctrl-C at a terminal, say)
@@ -65,15 +65,15 @@ def stop_children(settings: Settings, grace: float = 60.0) -> None:
     SHUTDOWN.set()
     with _ACTIVE_LOCK:
         running = dict(_ACTIVE)
-    for child in running.values():
+    for child, _ in running.values():
         if child.is_alive():
             os.kill(child.pid, signal.SIGTERM)
-    for job_id, child in running.items():
+    for job_id, (child, attempt) in running.items():
         child.join(grace)
         if child.is_alive():
             child.kill()
             child.join()
-        _finish(settings, job_id, "shutdown", child.exitcode)
+        _finish(settings, job_id, "shutdown", child.exitcode, attempt)
 REQUEUED = "(requeued)"
 GRACE_S = 120.0  # after SIGTERM, how long a job may take to finish its step and checkpoint
 
@@ -129,11 +129,11 @@ def claim(settings: Settings, job_id: str, me: str) -> Job | None:
         return job
 
 
-def _child(job_id: str, settings_json: str, parent: int) -> None:
+def _child(job_id: str, settings_json: str, parent: int, attempt: int) -> None:
     """A job's process (from the fork server, which has imported the runner, torch and the modalities)."""
     from genforge.app.serve import runner
 
-    runner.main(job_id, settings_json, parent)
+    runner.main(job_id, settings_json, parent, attempt)
 
 
 def execute(settings: Settings, job_id: str) -> None:
@@ -142,12 +142,12 @@ def execute(settings: Settings, job_id: str) -> None:
     job = claim(settings, job_id, me)
     if job is None:
         return
-    deadline = _utc(job.started_at) + job.time_limit_s
-    child = context().Process(target=_child, args=(job_id, settings.model_dump_json(), os.getpid()),
+    deadline, attempt = _utc(job.started_at) + job.time_limit_s, job.attempts
+    child = context().Process(target=_child, args=(job_id, settings.model_dump_json(), os.getpid(), attempt),
                               daemon=False)
     child.start()
     with _ACTIVE_LOCK:
-        _ACTIVE[job_id] = child
+        _ACTIVE[job_id] = (child, attempt)
     reason, signalled_at = None, None
     while child.is_alive():
         child.join(1.0)
@@ -172,18 +172,23 @@ def execute(settings: Settings, job_id: str) -> None:
     child.join()
     with _ACTIVE_LOCK:
         _ACTIVE.pop(job_id, None)
-    _finish(settings, job_id, reason or ("shutdown" if SHUTDOWN.is_set() else None), child.exitcode)
+    _finish(settings, job_id, reason or ("shutdown" if SHUTDOWN.is_set() else None), child.exitcode, attempt)
 
 
 def _utc(t: dt.datetime | None) -> float:
     return (t or now()).replace(tzinfo=dt.timezone.utc).timestamp()
 
 
-def _finish(settings: Settings, job_id: str, reason: str | None, exitcode: int | None) -> None:
+def _finish(settings: Settings, job_id: str, reason: str | None, exitcode: int | None, attempt: int) -> None:
     """After the child: a time limit overrides what it wrote; a stopped worker's job is ``interrupted`` (queued
-    again by the next :func:`recover`); a child that wrote nothing else failed."""
+    again by the next :func:`recover`); a child that wrote nothing else failed. Nothing is written when the job
+    has been taken again since (a later ``attempt`` owns it: this one was given up as stale)."""
     with db.session(settings.db_url) as s:
         job = s.get(Job, job_id)
+        if job.attempts != attempt:
+            log.info("job %s: attempt %d ended after attempt %d took over; left to that one", job_id, attempt,
+                     job.attempts)
+            return
         run = s.get(Run, job.run_id)
         if reason == "timed_out" and job.state in ("interrupted", "running", "cancelling"):
             hours = job.time_limit_s / 3600

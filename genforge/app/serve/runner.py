@@ -59,7 +59,7 @@ def _alive(parent: int) -> bool:
     return True
 
 
-def _heartbeat(url: str, job_id: str, stop: threading.Event, parent: int) -> None:
+def _heartbeat(url: str, job_id: str, stop: threading.Event, parent: int, attempt: int) -> None:
     """Every second: tell the database this job lives; and when the worker that forked it is gone
     (killed, its machine's service stopped), SIGTERM this process once, so that training stops at a step
     boundary with a checkpoint and the job is resumed by the next worker."""
@@ -71,13 +71,14 @@ def _heartbeat(url: str, job_id: str, stop: threading.Event, parent: int) -> Non
         try:
             with db.session(url) as s:
                 job = s.get(Job, job_id)
-                if job is not None and job.state in ("running", "cancelling"):
+                if job is not None and job.attempts == attempt and job.state in ("running", "cancelling"):
                     job.heartbeat_at = now()
         except Exception:  # noqa: BLE001 - a busy database: the next beat tries again
             pass
 
 
-def main(job_id: str, settings_json: str, parent: int) -> None:
+def main(job_id: str, settings_json: str, parent: int, attempt: int) -> None:
+    """Run job ``job_id`` as its ``attempt``-th try (the worker's claim counted it), started by worker ``parent``."""
     signal.signal(signal.SIGTERM, _interrupt)  # before the trainer takes over: stop at once
     signal.signal(signal.SIGINT, _interrupt)
     settings = Settings.model_validate_json(settings_json)
@@ -89,13 +90,13 @@ def main(job_id: str, settings_json: str, parent: int) -> None:
     log_path = settings.logs_dir / f"job-{job_id}.log"
     handler = logging.FileHandler(log_path)
     logging.getLogger().addHandler(handler)
-    stop = threading.Event()
-    threading.Thread(target=_heartbeat, args=(settings.db_url, job_id, stop, parent), daemon=True).start()
     home = str(settings.home)
     with db.session(settings.db_url) as s:
         job = s.get(Job, job_id)
         kind, params, run_id = job.kind, dict(job.params or {}), job.run_id
         run_path = Path(s.get(Run, run_id).path)
+    stop = threading.Event()
+    threading.Thread(target=_heartbeat, args=(settings.db_url, job_id, stop, parent, attempt), daemon=True).start()
     outcome: dict[str, Any] = {}
     try:
         if kind == "evaluate":
@@ -120,7 +121,7 @@ def main(job_id: str, settings_json: str, parent: int) -> None:
                                                     f"in the job log logs/job-{job_id}.log", home))
     finally:
         stop.set()
-    record(settings, job_id, outcome, parent_alive=_alive(parent))
+    record(settings, job_id, outcome, parent_alive=_alive(parent), attempt=attempt)
     sys.stdout.flush()
     os._exit(INTERRUPTED_EXIT if outcome["state"] == "interrupted" else 0)  # no atexit handlers of the fork server
 
@@ -188,12 +189,18 @@ def evaluate(settings: Settings, job_id: str, run_id: str, run_path: Path, opts:
     return eval_id
 
 
-def record(settings: Settings, job_id: str, outcome: dict[str, Any], parent_alive: bool) -> None:
+def record(settings: Settings, job_id: str, outcome: dict[str, Any], parent_alive: bool, attempt: int) -> None:
     """Write the job's outcome and the run's status (from its summary.json). An interrupted job whose worker
     is alive is left to the worker (it knows why it stopped the job); one whose worker died becomes
-    ``interrupted`` and is queued again by the next :func:`~genforge.app.serve.jobs.recover`."""
+    ``interrupted`` and is queued again by the next :func:`~genforge.app.serve.jobs.recover`. A process whose
+    ``attempt`` was given up as stale and taken again (it finished its last step late) writes nothing: the job
+    and its run belong to the newer attempt."""
     with db.session(settings.db_url) as s:
         job = s.get(Job, job_id)
+        if job.attempts != attempt:
+            logging.getLogger("genforge.job").info("attempt %d ended after attempt %d took the job over", attempt,
+                                                   job.attempts)
+            return
         run = s.get(Run, job.run_id)
         summary = RunDir(run.path).read_summary()
         run.step, run.losses = int(summary.get("step", run.step) or 0), summary.get("losses") or run.losses
