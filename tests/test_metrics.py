@@ -154,6 +154,15 @@ def test_copies_of_training_images_are_flagged_as_memorised(real, extractor):
     assert res["closest_pairs"][0]["distance"] == pytest.approx(0.0, abs=1e-3)
 
 
+def test_membership_attacks_catch_a_copying_generator_and_not_unseen_images(real, extractor):
+    train, test = real
+    copies = _eval(real, extractor, train.x)  # releases its training images
+    unseen = _eval(real, extractor, genforge.load_images("digits").split(0.5, seed=1)[1].x[:len(test) // 3])
+    assert _v(copies, "mia_distance_auc") > 0.95 and _v(copies, "mia_density_auc") > 0.8
+    assert abs(copies["mia_distance_auc"]["reference"] - 0.5) < 0.1  # a real holdout copy leaks nothing
+    assert _v(unseen, "mia_distance_auc") < _v(copies, "mia_distance_auc") - 0.2
+
+
 def test_same_inputs_give_the_same_numbers(real, extractor):
     train, _ = real
     fake = train.x[:400].flip(-1)

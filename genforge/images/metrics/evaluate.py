@@ -34,11 +34,16 @@ EXPLAIN = {
     "psnr": "reconstruction PSNR on held-out images, dB (VAEs; higher is better)",
     "ssim": "reconstruction SSIM on held-out images (VAEs; 1 is perfect)",
     "tstr_accuracy": "accuracy on real test images of a classifier trained on synthetic images (reference: trained on real)",
+    "mia_distance_auc": "membership inference by feature distance to the closest generated image: attack ROC AUC over "
+                        "training vs unseen test images (0.5 = no leakage; reference: the same attack on real test images)",
+    "mia_density_auc": "DOMIAS-style membership inference (generated-image density over real density in feature "
+                       "space): attack ROC AUC (0.5 = no leakage)",
 }
+MIA_MAX_IMAGES = 5000  # queries per side, and released images
 LOWER_IS_BETTER = {"fid", "kid", "class_tv", "memorised_share"}
 
 
-_BETTER = {key: "lower" for key in LOWER_IS_BETTER}
+_BETTER = {**{key: "lower" for key in LOWER_IS_BETTER}, "mia_distance_auc": "≈ 0.5", "mia_density_auc": "≈ 0.5"}
 
 
 class _Features(NamedTuple):
@@ -98,6 +103,8 @@ def evaluate_images(real, fake: torch.Tensor, *, real_test=None, fake_labels: to
     with watch("memorisation"):
         memorisation, closest = _memorisation(feats)
         m.update(memorisation)
+    with watch("membership"):
+        m.update(_membership(feats, seed))
     if model is not None and hasattr(model, "reconstruct"):
         m.update(reconstruction_metrics(model, real_test))
     if tstr and real.y is not None and real_test.y is not None and fake_labels is not None:
@@ -191,6 +198,25 @@ def _memorisation(f: _Features) -> tuple[dict[str, dict], list[dict]]:
     order = torch.argsort(d_fake)[:8]
     closest = [{"generated": int(i), "train": int(nn_fake[i, 0]), "distance": float(d_fake[i])} for i in order]
     return m, closest
+
+
+def _membership(f: _Features, seed: int) -> dict[str, dict]:
+    """The distance and density membership attacks (:mod:`genforge.core.metrics.membership`) in feature space:
+    members are training images, non-members a third of the test images; another third is the density
+    reference and the last the reference release (real images that never saw a member), against which the same
+    attacks read what no leakage looks like. Needs at least 30 test images."""
+    from genforge.core.metrics.membership import membership_aucs
+
+    if len(f.test) < 30:
+        return {}
+    gen = torch.Generator().manual_seed(seed + 17)
+    third = min(len(f.test) // 3, MIA_MAX_IMAGES)
+    perm = torch.randperm(len(f.test), generator=gen)
+    non, ref, copy = (f.test[perm[i * third:(i + 1) * third]].double().numpy() for i in range(3))
+    members = f.train[torch.randperm(len(f.train), generator=gen)[:third]].double().numpy()
+    fake = f.fake[torch.randperm(len(f.fake), generator=gen)[:MIA_MAX_IMAGES]].double().numpy()
+    rows = membership_aucs(members, non, ref, {"value": fake, "reference": copy})
+    return {key: metric_row(r["value"], r["reference"], queries=2 * third) for key, r in rows.items()}
 
 
 @torch.no_grad()

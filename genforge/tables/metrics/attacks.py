@@ -8,12 +8,9 @@ can. The holdout is cut in three seeded parts: the non-member queries, a referen
 density attack's "what real data looks like") and the **reference release**, a copy of real rows that
 never saw a member: the same attacks against it read what no leakage looks like on this data.
 
-* **distance** (``mia_distance_auc``): score = minus the distance from the record to its closest released
-  row (the rows are points as in :mod:`~genforge.tables.metrics.privacy`); a generator that copies its
-  training rows scores AUC near 1.
-* **density** (``mia_density_auc``, DOMIAS, van Breugel et al. 2023): score = density of the released rows at
-  the record divided by the density of real reference rows there (Gaussian KDEs on the first principal
-  components), which flags records where the generator over-represents the local neighbourhood.
+* **distance** (``mia_distance_auc``) and **density** (``mia_density_auc``, DOMIAS): the scores of
+  :mod:`genforge.core.metrics.membership`, on the rows as points (as in
+  :mod:`~genforge.tables.metrics.privacy`); a generator that copies its training rows scores AUC near 1.
 * **anonymeter** (Giomi et al. 2023) for the ``sensitive`` columns: singling-out, linkability and attribute
   inference risk, each a share in [0, 1] (0 = no risk beyond the control attack on holdout rows).
 """
@@ -25,14 +22,12 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from genforge.core.metrics.neighbours import nearest_neighbours
+from genforge.core.metrics.membership import membership_aucs
 from genforge.core.metrics.rows import metric_row
 from genforge.tables.metrics.privacy import RowEncoder, _row_hashes
 from genforge.tables.metrics.values import _subsample
 
 MIA_MAX_ROWS = 5000       # queries per side, released and reference rows
-DENSITY_COMPONENTS = 8    # principal components the KDEs work in
-BANDWIDTH = 0.1           # times Scott's rule: narrow enough that a copied row is a peak
 ANONYMETER_ROWS = 2000    # rows per table handed to anonymeter
 ANONYMETER_ATTACKS = 300
 
@@ -56,13 +51,6 @@ def overlap_share(train: pd.DataFrame, test: pd.DataFrame, cols: dict[str, dict]
     return float(np.isin(_row_hashes(test, cols), np.unique(_row_hashes(train, cols))).mean())
 
 
-def _auc(members: np.ndarray, others: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    y = np.r_[np.ones(len(members)), np.zeros(len(others))]
-    return float(roc_auc_score(y, np.r_[members, others]))
-
-
 def _parts(real: pd.DataFrame, holdout: pd.DataFrame, seed: int):
     """(member queries, non-member queries, density reference, reference release), seeded."""
     hold = holdout.sample(frac=1.0, random_state=seed).reset_index(drop=True)
@@ -71,32 +59,6 @@ def _parts(real: pd.DataFrame, holdout: pd.DataFrame, seed: int):
     n = min(len(non), MIA_MAX_ROWS)
     members = _subsample(real, n, seed + 11)
     return members, _subsample(non, n, seed + 12), _subsample(ref, MIA_MAX_ROWS, seed + 13), copy
-
-
-def distance_scores(queries: np.ndarray, released: np.ndarray) -> np.ndarray:
-    """Minus the distance from each query to its closest released row (higher = more likely a member)."""
-    return -nearest_neighbours(queries, released, 1)[0].numpy()[:, 0]
-
-
-def density_scores(queries: np.ndarray, released: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """DOMIAS' log density ratio ``log p_released(x) - log p_reference(x)`` with Gaussian KDEs on the reference
-    rows' first principal components: Scott's bandwidth for the smooth reference density, ``BANDWIDTH`` times it
-    for the released rows (narrow enough that rows a generator reproduces stand out as peaks)."""
-    from sklearn.decomposition import PCA
-    from sklearn.neighbors import KernelDensity
-
-    k = int(min(DENSITY_COMPONENTS, reference.shape[1], max(1, len(reference) - 1)))
-    pca = PCA(n_components=k, random_state=0).fit(reference)
-    scale = pca.transform(reference).std(0) + 1e-9
-
-    def project(x):
-        return pca.transform(x) / scale
-
-    def log_density(points, factor):
-        bw = factor * len(points) ** (-1.0 / (k + 4))
-        return KernelDensity(bandwidth=bw).fit(project(points)).score_samples(project(queries))
-
-    return log_density(released, BANDWIDTH) - log_density(reference, 1.0)
 
 
 def membership_attacks(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, cols: dict[str, dict],
@@ -110,14 +72,9 @@ def membership_attacks(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.
     q_mem, q_non = (enc.transform(d).astype(np.float64) for d in (members, non))
     ref = enc.transform(reference).astype(np.float64)
     out = {}
-    rows = {}
-    for key, release in (("value", synthetic), ("reference", copy)):
-        rel = enc.transform(_subsample(release, MIA_MAX_ROWS, seed + 14)).astype(np.float64)
-        rows.setdefault("mia_distance_auc", {})[key] = _auc(distance_scores(q_mem, rel), distance_scores(q_non, rel))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            dens = [density_scores(q, rel, ref) for q in (q_mem, q_non)]
-        rows.setdefault("mia_density_auc", {})[key] = _auc(*dens)
+    releases = {key: enc.transform(_subsample(release, MIA_MAX_ROWS, seed + 14)).astype(np.float64)
+                for key, release in (("value", synthetic), ("reference", copy))}
+    rows = membership_aucs(q_mem, q_non, ref, releases)
     for name, r in rows.items():
         out[name] = metric_row(r["value"], r["reference"], queries=len(members) + len(non))
     return out
