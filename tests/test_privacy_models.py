@@ -19,15 +19,19 @@ def small_table():
     return pd.DataFrame({"a": a, "b": np.where(a == "x", rng.integers(0, 3, n), 2), "v": rng.normal(50, 10, n).round(1)})
 
 
+DOMAIN = {"columns": {"a": {"categories": ["x", "y", "z"]}, "b": {"min": 0, "max": 2}, "v": {"min": 0, "max": 100}}}
+
+
 def test_mst_fits_saves_and_samples_the_same_after_loading(small_table, tmp_path):
-    model = genforge.create("mst", bins=8).fit(small_table, dp="epsilon=2,delta=1e-4", run_dir=tmp_path / "m")
+    model = genforge.create("mst", bins=8).fit(small_table, dp="epsilon=2,delta=1e-4", run_dir=tmp_path / "m",
+                                               metadata=DOMAIN)  # the domain given: the whole budget to MST
     rows = model.sample(50, seed=3)
     assert list(rows.columns) == ["a", "b", "v"] and rows.dtypes.tolist() == small_table.dtypes.tolist()
-    assert set(rows["a"]) <= {"x", "y", "z"} and rows["v"].between(small_table.v.min(), small_table.v.max()).all()
+    assert set(rows["a"]) <= {"x", "y", "z"} and rows["v"].between(0, 100).all()
     loaded = genforge.load(tmp_path / "m")
     assert loaded.sample(50, seed=3).equals(rows)
     summary = (tmp_path / "m" / "summary.json").read_text()
-    assert '"epsilon_spent": 2.0' in summary and "MST" in summary
+    assert '"epsilon_spent": 2.0' in summary and "MST" in summary and "epsilon=2," in summary
     with pytest.raises(ConfigError, match="cannot condition"):
         loaded.sample(5, where={"a": "x"})
 

@@ -106,20 +106,36 @@ def _epsilon(sigma: float, q: float, steps: int, delta: float, accountant: str, 
 def smallest_epsilon(spec: DPSpec, sample_rate: float, steps: int) -> float:
     """The least epsilon the accountant can certify for ``steps`` steps at ``sample_rate``, however much
     noise is added (its conversion from Renyi DP leaves a floor), rounded up to two significant digits."""
-    floor = _epsilon(FLOOR_SIGMA, sample_rate, max(1, steps), spec.delta, spec.accountant)
-    digits = -int(math.floor(math.log10(floor))) + 1
-    return math.ceil(floor * 1.02 * 10**digits) / 10**digits
+    return _round_up(_epsilon(FLOOR_SIGMA, sample_rate, max(1, steps), spec.delta, spec.accountant))
 
 
-def release_noise(spec: DPSpec, share: float) -> float:
+def release_noise(spec: DPSpec, share: float, sample_rate: float = 1.0, steps: int = 1) -> float:
     """The noise multiplier of one Gaussian release of the whole data (counts, say) that costs ``share`` of
-    the budget's epsilon on its own (the rest goes to training; the two are composed by the accountant)."""
+    the budget's epsilon on its own (the rest goes to training; the two are composed by the accountant).
+
+    A share too small to certify is the same one-line ConfigError as :func:`noise_for_budget`'s, naming the
+    smallest budget that pays for both (``sample_rate``/``steps``: the training that follows)."""
+    need("opacus", "opacus")
     from opacus.accountants.utils import get_noise_multiplier
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(get_noise_multiplier(target_epsilon=share * spec.epsilon, target_delta=spec.delta,
-                                          sample_rate=1.0, steps=1, accountant=spec.accountant))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return float(get_noise_multiplier(target_epsilon=share * spec.epsilon, target_delta=spec.delta,
+                                              sample_rate=1.0, steps=1, accountant=spec.accountant))
+    except ValueError:
+        floor = _epsilon(FLOOR_SIGMA, 1.0, 1, spec.delta, spec.accountant) / share
+        least = max(floor, smallest_epsilon(spec, sample_rate, steps) / (1 - share))
+        least = _round_up(least)
+        raise ConfigError(f"--dp epsilon={spec.epsilon:g} is too small to train even one step at delta={spec.delta:g} "
+                          f"({share:.0%} of it pays for releasing the data's domain, and the {spec.accountant} "
+                          f"accountant cannot certify that little); the smallest budget that works is "
+                          f"epsilon={least:g}") from None
+
+
+def _round_up(x: float) -> float:
+    digits = -int(math.floor(math.log10(x))) + 1
+    return math.ceil(x * 1.02 * 10**digits) / 10**digits
 
 
 def _bisect(spec: DPSpec, q: float, steps: int, releases) -> float:
@@ -164,7 +180,8 @@ def spent(plan: dict[str, Any], steps: int) -> float:
     if steps <= 0:
         return 0.0
     releases = [r["noise_multiplier"] for r in plan.get("releases", [])]
-    return _epsilon(plan["noise_multiplier"], plan["sample_rate"], steps, plan["delta"], plan["accountant"], releases)
+    delta = plan.get("delta_accounted", plan["delta"])  # the rest of delta went to thresholding (see describe)
+    return _epsilon(plan["noise_multiplier"], plan["sample_rate"], steps, delta, plan["accountant"], releases)
 
 
 def describe(plan: dict[str, Any] | None) -> str:
@@ -180,6 +197,8 @@ def describe(plan: dict[str, Any] | None) -> str:
     for r in plan.get("releases", []):
         parts.append(f"{r['what']} released with Gaussian noise (multiplier {r['noise_multiplier']:.3g}, "
                      f"{r['share']:.0%} of epsilon)")
+    if plan.get("delta_thresholding"):
+        parts.append(f"δ={plan['delta_thresholding']:.2g} of it for releasing only categories above a noise threshold")
     if plan.get("mechanism"):
         parts.append(plan["mechanism"])
     return "; ".join(parts)

@@ -39,9 +39,12 @@ class PrivateParts:
     step (WGAN's Lipschitz constraint, data-independent, where a gradient penalty cannot be clipped per example);
     ``what``/``unit``/``preprocessing``: the report's words for what is private, per which example, and what
     looked at the data outside DP-SGD; ``releases``: statistics of the whole data the model publishes once with
-    Gaussian noise, as ``(what, share of epsilon, L2 sensitivity)`` (CTGAN's category frequencies): the plan
+    Gaussian noise, as ``(what, share of epsilon, L2 sensitivity)`` (a table's column histograms): the plan
     gives each its noise, the accountant composes it with the training steps, the model draws it
-    (``plan["releases"]``).
+    (``plan["releases"]``); ``delta_share``: the share of delta spent outside the accountant (a release that
+    keeps only the keys whose noisy count passes a threshold), the accountant certifying the rest. A model
+    with releases draws them in ``model.prepare_private(data, plan)``, which :func:`plan` calls before the
+    networks are built (a table model refits its encoding from its noisy column histograms there).
     """
 
     optimizers: dict[str, tuple[str, ...]]
@@ -52,6 +55,7 @@ class PrivateParts:
     unit: str = "row"
     preprocessing: str = "none: the data is scaled by fixed rules"
     releases: tuple[tuple[str, float, float], ...] = ()
+    delta_share: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -92,6 +96,7 @@ def plan(model, data, config: TrainConfig) -> TrainConfig:
                               f"steps and is spent there; give --steps {dp['steps']} or fewer, or train a new run "
                               f"with a bigger budget")
         model.dp_plan = dp
+        _prepare(model, data, dp)  # the same seeded release again: a fresh model given a made plan, or a resume
         return config
     spec = parse_dp(dp)
     if config.steps is None:
@@ -107,17 +112,28 @@ def plan(model, data, config: TrainConfig) -> TrainConfig:
 
         _, batch = batch_sizes(model, n, 1)
         q = batch / n
-        releases = [{"what": what, "share": share, "sensitivity": sens, "noise_multiplier": release_noise(spec, share)}
+        accounted = spec.model_copy(update={"delta": spec.delta * (1 - parts.delta_share)})
+        releases = [{"what": what, "share": share, "sensitivity": sens,
+                     "noise_multiplier": release_noise(accounted, share, q, int(config.steps))}
                     for what, share, sens in parts.releases]
-        sigma = noise_for_budget(spec, q, config.steps, [r["noise_multiplier"] for r in releases])
+        sigma = noise_for_budget(accounted, q, config.steps, [r["noise_multiplier"] for r in releases])
         resolved = {**spec.model_dump(), "noise_multiplier": sigma, "sample_rate": q, "batch": batch, "examples": n,
                     "steps": int(config.steps), "unit": parts.unit, "private": parts.what,
                     "preprocessing": parts.preprocessing, "sampling": SAMPLING, **parts.extra,
-                    **({"releases": releases} if releases else {})}
+                    **({"releases": releases} if releases else {}),
+                    **({"delta_accounted": accounted.delta, "delta_thresholding": spec.delta - accounted.delta}
+                       if parts.delta_share else {})}
+        _prepare(model, data, resolved)
     out = config.model_copy()
     object.__setattr__(out, "dp", resolved)
     model.dp_plan = resolved  # what the model's batch source and releases follow (None: not private)
     return out
+
+
+def _prepare(model, data, dp: dict) -> None:
+    """Let a model draw the plan's one-off releases and rebuild what depends on them (see PrivateParts)."""
+    if dp.get("releases") and hasattr(model, "prepare_private"):
+        model.prepare_private(data, dp)
 
 
 def _hooks_follow_freezing(net, gsm) -> None:

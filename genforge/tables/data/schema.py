@@ -185,6 +185,11 @@ def read_metadata(metadata: dict | str | Path | None) -> dict | None:
     return metadata if metadata is None or isinstance(metadata, dict) else _read_json(metadata)
 
 
+def column_overrides(overrides, names: list[str]) -> dict[str, dict]:
+    """Per column, the fields the metadata (a dict or a JSON file's path) sets, checked against ``names``."""
+    return _parse_overrides(overrides, names)
+
+
 def _parse_overrides(overrides, names: list[str]) -> dict[str, dict]:
     if overrides is None:
         return {}

@@ -45,6 +45,8 @@ class TableGenerator(Generator):
         self.transformer = None
         self.pairs = None  # category pairs seen together in training (tables.data.combos)
         self.rules = RuleSet()  # the rules every sampled row keeps (tables.data.rules)
+        self.metadata = None  # the user's metadata (a dict), as prepare read it
+        self.stand_in = None  # under --dp: the table drawn from the released histograms (tables.data.private_domain)
 
     # -- data ------------------------------------------------------------------------------------------
     def prepare(self, df: pd.DataFrame, metadata=None, seed: int = 0) -> None:
@@ -61,6 +63,7 @@ class TableGenerator(Generator):
             raise DataError(f"the table has {len(df)} row(s); at least 2 are needed to learn anything")
         check_unique_columns(df)
         meta = read_metadata(metadata)
+        self.metadata, self.stand_in, self.restored_encoding = meta, None, False
         if not self.keeps_rules:  # no rules to keep, so none to look for in the data either
             meta = {**(meta or {}), "detect_rules": False}
         drop = bool((df.attrs.get("spec") or {}).get("drop_violating"))
@@ -75,10 +78,22 @@ class TableGenerator(Generator):
         if isinstance(self, NeuralGenerator):
             self.nets = {}  # new data, new encoding: networks are rebuilt for it
 
+    def prepare_private(self, df: pd.DataFrame, plan: dict) -> None:
+        """Under ``--dp``: the schema and encoding again, from the plan's noisy column histograms instead of the
+        rows (see :func:`genforge.tables.models.private.prepare_private`)."""
+        from genforge.tables.models.private import prepare_private
+
+        prepare_private(self, df, plan)
+
     def training_rows(self, df: pd.DataFrame) -> pd.DataFrame:
-        """The rows a model learns from: those that keep every rule (all of them, unless --drop-violating)."""
+        """The rows a model learns from: those that keep every rule (all of them, unless --drop-violating);
+        under ``--dp``, with values outside the released domain mapped into it."""
         from genforge.tables.data.rules import frame_getter
 
+        if getattr(self, "stand_in", None) is not None:
+            from genforge.tables.data.private_domain import in_domain
+
+            df = in_domain(df, self.schema)
         broken = self.rules.broken(frame_getter(df, self.schema))
         if not broken:
             return df
@@ -351,6 +366,7 @@ class TableGenerator(Generator):
 
         self.schema = Schema.from_dict(meta["schema"])
         self.transformer = TableTransformer.from_state(meta["transformer"])
+        self.restored_encoding = True  # a private run's released encoding is kept, never drawn again
         self.rules = check_rules_state(meta.get("rules"), self.schema)
         pairs = meta.get("pairs")
         self.pairs = pairs if isinstance(pairs, dict) else None

@@ -11,7 +11,9 @@ genforge discretises the table itself and hands the mechanisms integer codes ove
 back uniformly inside a bin and rounded like the real column; a missing value is one more code), so the
 mechanisms never see raw values and the fitted model is a handful of arrays: the graphical model's
 potentials and marginals (and MST's kept-value masks) are saved as tensors, the domain as JSON. The
-category lists and ranges come from the data unless the user's metadata gives them; the run says so.
+category lists and ranges come from the user's metadata or, for the columns it leaves open, from noisy
+column histograms paid from a share of the budget (:mod:`genforge.tables.data.private_domain`); the run
+says which.
 OpenDP draws the noise from the operating system's secure random source, so a fit cannot be repeated
 bit for bit with a seed (sampling can).
 """
@@ -78,28 +80,18 @@ class _Marginal(TableGenerator):
 
     # -- privacy --------------------------------------------------------------------------------------------
     def private_plan(self, spec, data) -> dict:
-        """The run's guarantee: the whole budget goes to the mechanism (core.train.private calls this)."""
+        """The run's guarantee (core.train.private calls this): the mechanism gets the budget, less the share
+        spent on releasing the domain when the metadata does not give it all
+        (:func:`genforge.tables.models.private.mechanism_domain`)."""
+        from genforge.tables.models.private import mechanism_domain
+
         check_rows(spec, len(data))
         self.check_kinds()
-        return {**spec.model_dump(), "noise_multiplier": None, "steps": 1, "examples": len(data), "unit": "row",
-                "mechanism": f"smartnoise-synth {self.name.upper()} on {self.domain_size()} discretised columns",
-                "private": "every measured marginal", "preprocessing": self.domain_source()}
-
-    def domain_source(self) -> str:
-        """Where the discretisation's domain came from: the user's metadata (categories, min and max of every
-        column) or, for the columns named, the data itself (outside the guarantee)."""
-        from_data = []
-        for c in self.schema.columns:
-            given = c.reason.partition("set in the metadata file (")[2]
-            need = ("categories",) if c.kind in DISCRETE else ("min", "max")
-            if not all(k in given for k in need):
-                from_data.append(c.name)
-        if not from_data:
-            return ("the domain (category lists, numeric ranges) came from the user's metadata, not the data; only "
-                    "whether each column has missing values was read from the rows (set missing_rate to fix it too)")
-        return (f"the domain (category lists, numeric ranges, which columns have gaps) of {', '.join(from_data)} was "
-                f"read from the training rows without noise: NOT covered by the guarantee (give 'categories', or "
-                f"'min' and 'max', for every column in --metadata to keep the data out of it)")
+        plan = {**spec.model_dump(), "noise_multiplier": None, "steps": 1, "examples": len(data), "unit": "row",
+                "private": "every measured marginal", **mechanism_domain(self, spec, data)}
+        plan["mechanism"] = (f"smartnoise-synth {self.name.upper()} on {self.domain_size()} discretised columns "
+                             f"(epsilon={plan['mechanism_epsilon']:.3g}, delta={plan['mechanism_delta']:.2g})")
+        return plan
 
     def check_kinds(self) -> None:
         """Refuse columns other than categorical and numeric ones, naming them."""
@@ -178,7 +170,8 @@ class _Marginal(TableGenerator):
         data = Dataset({n: codes[:, j] for j, n in enumerate(names)}, Domain(names, self._cards()))
         with warnings.catch_warnings(), _numpy_seed(config.seed):
             warnings.simplefilter("ignore")
-            self.fit_mechanism(data, float(config.dp["epsilon"]), float(config.dp["delta"]))
+            self.fit_mechanism(data, float(config.dp.get("mechanism_epsilon", config.dp["epsilon"])),
+                               float(config.dp.get("mechanism_delta", config.dp["delta"])))
         self.plan = dict(config.dp)
         summary = {"model": self.name, "status": "finished", "step": 1, "elapsed": round(time.perf_counter() - t0, 2),
                    "losses": {}, "privacy": {**self.plan, "epsilon_spent": self.plan["epsilon"]}}
