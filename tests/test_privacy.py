@@ -191,3 +191,13 @@ def test_a_gan_discriminator_trains_privately(tmp_path):
                        train={"steps": 2, "progress": False, "dp": "epsilon=4,delta=1e-3", "threads": 1})
     privacy = json.loads((run.path / "summary.json").read_text())["privacy"]
     assert privacy["unit"] == "image" and "discriminator" in privacy["private"] and privacy["steps_done"] == 2
+
+
+def test_a_release_is_calibrated_by_the_exact_gaussian_mechanism_even_where_renyi_accounting_cannot_certify():
+    from scipy.stats import norm
+
+    from genforge.core.privacy.budget import gaussian_delta, release_noise
+
+    assert gaussian_delta(0.0, 2.0) == pytest.approx(2 * norm.cdf(1 / 4) - 1)  # at epsilon 0: total variation
+    z = release_noise(DPSpec(epsilon=1.0, delta=1.5e-7), 0.1)  # 0.1 at 1.5e-7: below the RDP floor
+    assert gaussian_delta(0.1, z) <= 1.5e-7 < gaussian_delta(0.1, z * 0.99)

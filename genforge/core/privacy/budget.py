@@ -109,28 +109,41 @@ def smallest_epsilon(spec: DPSpec, sample_rate: float, steps: int) -> float:
     return _round_up(_epsilon(FLOOR_SIGMA, sample_rate, max(1, steps), spec.delta, spec.accountant))
 
 
-def release_noise(spec: DPSpec, share: float, sample_rate: float = 1.0, steps: int = 1) -> float:
-    """The noise multiplier of one Gaussian release of the whole data (counts, say) that costs ``share`` of
-    the budget's epsilon on its own (the rest goes to training; the two are composed by the accountant).
+def gaussian_delta(epsilon: float, sigma: float) -> float:
+    """The exact delta of the Gaussian mechanism with noise ``sigma`` times the sensitivity at ``epsilon``
+    (Balle and Wang 2018, Theorem 8)."""
+    from scipy.stats import norm
 
-    A share too small to certify is the same one-line ConfigError as :func:`noise_for_budget`'s, naming the
-    smallest budget that pays for both (``sample_rate``/``steps``: the training that follows)."""
-    need("opacus", "opacus")
-    from opacus.accountants.utils import get_noise_multiplier
+    a, b = 1.0 / (2 * sigma), epsilon * sigma
+    return float(norm.cdf(a - b) - math.exp(epsilon) * norm.cdf(-a - b))
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return float(get_noise_multiplier(target_epsilon=share * spec.epsilon, target_delta=spec.delta,
-                                              sample_rate=1.0, steps=1, accountant=spec.accountant))
-    except ValueError:
-        floor = _epsilon(FLOOR_SIGMA, 1.0, 1, spec.delta, spec.accountant) / share
-        least = max(floor, smallest_epsilon(spec, sample_rate, steps) / (1 - share))
-        least = _round_up(least)
-        raise ConfigError(f"--dp epsilon={spec.epsilon:g} is too small to train even one step at delta={spec.delta:g} "
-                          f"({share:.0%} of it pays for releasing the data's domain, and the {spec.accountant} "
-                          f"accountant cannot certify that little); the smallest budget that works is "
-                          f"epsilon={least:g}") from None
+
+def release_noise(spec: DPSpec, share: float) -> float:
+    """The noise multiplier of one Gaussian release of the whole data (counts, say) that is
+    ``(share * epsilon, delta)``-DP on its own, calibrated exactly (the analytic Gaussian mechanism, which
+    certifies any epsilon; Renyi accounting of a single release has a floor); the rest goes to training, and
+    the accountant composes the two."""
+    eps = share * spec.epsilon
+    lo, hi = 1e-3, 1e7
+    for _ in range(200):
+        mid = (lo * hi) ** 0.5
+        lo, hi = (lo, mid) if gaussian_delta(eps, mid) <= spec.delta else (mid, hi)
+        if hi / lo < 1.0001:
+            break
+    return float(hi)
+
+
+def least_budget(spec: DPSpec, sample_rate: float, steps: int, shares) -> float:
+    """The smallest epsilon (two significant digits, rounded up) whose training steps and one-off releases of
+    ``shares`` of it the accountant can certify together at ``spec.delta``."""
+    eps = smallest_epsilon(spec, sample_rate, steps)
+    for _ in range(200):
+        trial = spec.model_copy(update={"epsilon": eps})
+        noise = [release_noise(trial, share) for share in shares]
+        if _epsilon(FLOOR_SIGMA, sample_rate, max(1, steps), spec.delta, spec.accountant, noise) <= eps:
+            break
+        eps *= 1.05
+    return _round_up(eps)
 
 
 def _round_up(x: float) -> float:

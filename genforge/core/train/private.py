@@ -23,7 +23,8 @@ from typing import Any, Callable
 
 from genforge.core.config import TrainConfig
 from genforge.core.errors import ConfigError
-from genforge.core.privacy.budget import check_rows, noise_for_budget, parse_dp, release_noise, spent
+from genforge.core.privacy.budget import (check_rows, least_budget, noise_for_budget, parse_dp, release_noise,
+                                          spent)
 
 SAMPLING = "uniform batches without replacement, accounted as Poisson sampling at q = batch / examples"
 
@@ -114,9 +115,18 @@ def plan(model, data, config: TrainConfig) -> TrainConfig:
         q = batch / n
         accounted = spec.model_copy(update={"delta": spec.delta * (1 - parts.delta_share)})
         releases = [{"what": what, "share": share, "sensitivity": sens,
-                     "noise_multiplier": release_noise(accounted, share, q, int(config.steps))}
+                     "noise_multiplier": release_noise(accounted, share)}
                     for what, share, sens in parts.releases]
-        sigma = noise_for_budget(accounted, q, config.steps, [r["noise_multiplier"] for r in releases])
+        try:
+            sigma = noise_for_budget(accounted, q, config.steps, [r["noise_multiplier"] for r in releases])
+        except ConfigError:
+            if not releases:
+                raise
+            least = least_budget(accounted, q, int(config.steps), [r["share"] for r in releases])
+            raise ConfigError(f"--dp epsilon={spec.epsilon:g} is too small to train even one step at delta="
+                              f"{spec.delta:g} with {', '.join(r['what'].split(' (')[0] for r in releases)} released "
+                              f"too (the {spec.accountant} accountant cannot certify that little); the smallest "
+                              f"budget that works is epsilon={least:g}") from None
         resolved = {**spec.model_dump(), "noise_multiplier": sigma, "sample_rate": q, "batch": batch, "examples": n,
                     "steps": int(config.steps), "unit": parts.unit, "private": parts.what,
                     "preprocessing": parts.preprocessing, "sampling": SAMPLING, **parts.extra,
