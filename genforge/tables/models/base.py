@@ -26,6 +26,8 @@ from genforge.core.generator import Generator, NeuralGenerator
 from genforge.tables.data.columns import settle_dtype
 from genforge.tables.data.combos import observed_pairs, unseen_pairs
 from genforge.tables.data.rules import RuleSet, value_keys
+from genforge.tables.data.private_domain import in_domain
+from genforge.tables.models.private import prepare_private
 from genforge.tables.data.where import parse_where  # noqa: F401  (re-exported: models.base.parse_where)
 
 CONDITIONABLE = ("categorical", "boolean")
@@ -78,12 +80,8 @@ class TableGenerator(Generator):
         if isinstance(self, NeuralGenerator):
             self.nets = {}  # new data, new encoding: networks are rebuilt for it
 
-    def prepare_private(self, df: pd.DataFrame, plan: dict) -> None:
-        """Under ``--dp``: the schema and encoding again, from the plan's noisy column histograms instead of the
-        rows (see :func:`genforge.tables.models.private.prepare_private`)."""
-        from genforge.tables.models.private import prepare_private
-
-        prepare_private(self, df, plan)
+    # under --dp: the schema and encoding again, from the plan's noisy column histograms instead of the rows
+    prepare_private = prepare_private
 
     def training_rows(self, df: pd.DataFrame) -> pd.DataFrame:
         """The rows a model learns from: those that keep every rule (all of them, unless --drop-violating);
@@ -91,8 +89,6 @@ class TableGenerator(Generator):
         from genforge.tables.data.rules import frame_getter
 
         if getattr(self, "stand_in", None) is not None:
-            from genforge.tables.data.private_domain import in_domain
-
             df = in_domain(df, self.schema)
         broken = self.rules.broken(frame_getter(df, self.schema))
         if not broken:
