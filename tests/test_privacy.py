@@ -57,7 +57,10 @@ def test_the_noise_chosen_spends_the_budget_and_no_more(accountant):
 CTGAN = {"batch_size": 50, "pac": 5, "generator_dims": (16,), "discriminator_dims": (16,), "z_dim": 8}
 
 
-@pytest.mark.parametrize("name, params", [("tvae", TVAE), ("ctgan", CTGAN)])
+AUTOREGRESSIVE = {"batch_size": 50, "hidden_dims": (16,), "embedding_dim": 4, "bins": 8}
+
+
+@pytest.mark.parametrize("name, params", [("tvae", TVAE), ("ctgan", CTGAN), ("autoregressive", AUTOREGRESSIVE)])
 def test_a_private_run_meets_its_budget_records_it_and_resumes_exactly(tmp_path, name, params):
     table = _customers(tmp_path, 200)
 
@@ -139,7 +142,7 @@ def _refused(tmp_path, *args):
 def test_dp_on_a_model_without_it_names_the_models_that_have_it(tmp_path):
     line = one_error(_refused(tmp_path, "--data", "customers", "--model", "gaussian-copula", "--dp",
                               "epsilon=3,delta=1e-5", "--steps", "3"), "does not apply to 'gaussian-copula'")
-    for name in ("tvae", "ctgan", "vae", "dcgan", "gpt", "mst", "aim"):
+    for name in ("tvae", "ctgan", "autoregressive", "vae", "dcgan", "gpt", "mst", "aim"):
         assert name in line
 
 

@@ -60,6 +60,21 @@ def test_a_private_model_holds_nothing_outside_the_release_and_says_where_its_do
     assert "no domain came from metadata" in plan["preprocessing"]
 
 
+def test_a_private_autoregressive_model_tokenises_the_release_not_the_rows(table):
+    """Its numeric bins come from the stand-in table: no token edge reaches an outlier one row holds."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = genforge.create("autoregressive", hidden_dims=(16,), embedding_dim=4, batch_size=200).fit(
+            table, dp="epsilon=4,delta=1e-5", epochs=1, seed=0)
+    specs = {s["name"]: s for s in model.tokens.specs}
+    for col, outlier in (("age", 1000), ("spend", 1e7)):
+        grid = np.concatenate([np.ravel(specs[col].get(k, [])) for k in ("points", "edges")])
+        assert grid.max() < outlier / 5
+    rows = model.sample(2000, seed=0)
+    assert "one-of-a-kind" not in set(rows["colour"]) and rows["age"].max() < 100 and rows["spend"].max() < 2000
+    assert model.dp_plan["private"].startswith("the column predictors")
+
+
 def test_a_domain_given_in_metadata_is_kept_whole_and_costs_no_thresholding_delta(table):
     meta = {"columns": {"colour": {"categories": ["red", "green", "blue", "violet"]},
                         "age": {"min": 18, "max": 99}, "spend": {"min": 0, "max": 5000},

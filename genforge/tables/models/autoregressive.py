@@ -72,14 +72,19 @@ class Predictors(nn.Module):
             heads.append(nn.Sequential(*layers, nn.Linear(i, k)))
         self.heads = nn.ModuleList(heads)
 
-    def context(self, x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-        """Each row's known embeddings (zeros elsewhere) and the known mask, flattened: ``(n, C * (dim + 1))``."""
-        e = self.embed(x + self.offsets) * known.unsqueeze(-1)
-        return torch.cat([e, known.unsqueeze(-1).to(e.dtype)], dim=-1).flatten(1)
+    def embeddings(self, x: torch.Tensor) -> torch.Tensor:
+        """Every cell's token embedding: ``(n, C, dim)``."""
+        return self.embed(x + self.offsets)
+
+    def head(self, j: int, emb: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        """Column ``j``'s token logits from the cells' embeddings ``emb``, the ``known`` ones kept (zeros elsewhere)
+        next to the known mask itself."""
+        e = emb * known.unsqueeze(-1)
+        return self.heads[j](torch.cat([e, known.unsqueeze(-1).to(e.dtype)], dim=-1).flatten(1))
 
     def logits(self, j: int, x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
         """Column ``j``'s token logits for rows ``x`` given the ``known`` cells."""
-        return self.heads[j](self.context(x, known))
+        return self.head(j, self.embeddings(x), known)
 
 
 @register
@@ -89,6 +94,21 @@ class Autoregressive(NeuralTableGenerator):
     Config: ClassVar = AutoregressiveConfig
     sampling_only = ("net_ema",)
     numeric_where = True
+    supports_dp = True
+
+    def private_parts(self):
+        """DP-SGD on the predictors (embeddings and heads: the only network that sees rows)."""
+        from genforge.tables.models.private import table_parts
+
+        return table_parts(self, {"net": ("net",)}, what="the column predictors (embeddings and heads)")
+
+    def prepare_private(self, df, plan: dict) -> None:
+        """The released schema and encoding (see the base model), then the token bins from the stand-in table."""
+        from genforge.tables.data.tokens import TableTokens
+
+        super().prepare_private(df, plan)
+        if self.stand_in is not None and not self.restored_encoding:
+            self.tokens = TableTokens.fit(self.transformer, self.stand_in, self.config.bins, self.config.refine)
 
     @property
     def sampling_names(self) -> tuple[str, ...]:
@@ -150,10 +170,11 @@ class Autoregressive(NeuralTableGenerator):
         # a random set of columns given first, for a share p_prefix of the rows (each column with a row-level rate)
         prefix = (dist.rand(n, cols, like=x) < dist.rand(n, 1, like=x)) & (dist.rand(n, 1, like=x) < self.config.p_prefix)
         loss = x.new_zeros((), dtype=torch.float32)
+        emb = net.embeddings(x)  # once per batch: each layer runs once per step (what per-example gradients need)
         for j in range(cols):
             known = prefix | before[j].unsqueeze(0)
             known[:, j] = False
-            nll = F.cross_entropy(net.logits(j, x, known).float(), x[:, j], reduction="none")
+            nll = F.cross_entropy(net.head(j, emb, known).float(), x[:, j], reduction="none")
             loss = loss + (nll * (~prefix[:, j])).sum() / n
         opt = self.optimizers["net"]
         opt.zero_grad(set_to_none=True)
