@@ -58,13 +58,15 @@ def main() -> None:
     _, idx = nearest_neighbours(x[..., :top, :].flatten(1), train.x[..., :top, :].flatten(1), 1)
     nn_fill = torch.where(mask > 0, train.x[idx[:, 0]], x)
     rows = [("nearest-neighbour fill", accuracy(nn_fill), psnr(nn_fill, x, mask), 0.0)]
-    models = [genforge.load(r) for r in a.runs] if a.runs else [
-        genforge.create(name).fit(train, steps=a.steps, seed=0) for name in a.models.split(",")]
-    for model in models:
+    sources = a.runs if a.runs else a.models.split(",")
+    for source in sources:  # one model at a time, each row printed when it is done
         t0 = time.perf_counter()
+        model = genforge.load(source) if a.runs else genforge.create(source).fit(train, steps=a.steps, seed=0)
+        t1 = time.perf_counter()
         done = model.complete(x, mask, seed=0)  # labels unknown, as for the nearest-neighbour fill
         assert torch.equal(done[mask == 0], x[mask == 0])
-        rows.append((model.name, accuracy(done), psnr(done, x, mask), time.perf_counter() - t0))
+        rows.append((model.name, accuracy(done), psnr(done, x, mask), time.perf_counter() - t1))
+        print(f"{model.name}: trained in {t1 - t0:.0f} s; {rows[-1][1:]}", flush=True)
     print(f"\ntrue digits: classifier accuracy {accuracy(x):.3f}")
     print("| fill | classifier accuracy | PSNR masked (dB) | seconds |\n|---|---|---|---|")
     for name, acc, p, s in rows:
