@@ -9,6 +9,7 @@ under ``--out``. Every budget shrinks with the flags; ``--tiny`` checks the scri
 
     python benchmarks/augment_adult.py --tiny
     python benchmarks/augment_adult.py --seeds 5 --epochs 100 --image-steps 3000     # the real figures
+    python benchmarks/augment_adult.py --skip-tables --image-models cgan            # the MNIST curve alone
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def main() -> None:
     ap.add_argument("--image-steps", type=int, default=3000, help="generator steps per fit (images)")
     ap.add_argument("--images", type=int, default=None, help="use this many MNIST images per split")
     ap.add_argument("--skip-images", action="store_true")
+    ap.add_argument("--skip-tables", action="store_true", help="only the MNIST curve")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="bench-augment")
     ap.add_argument("--tiny", action="store_true", help="every budget tiny: checks the script, not the figures")
@@ -72,7 +74,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         train, test = _limited_csv(a.train, a.rows, work), _limited_csv(a.test, a.rows, work)
-        for model in a.models.split(","):
+        for model in [] if a.skip_tables else a.models.split(","):
             _run("Adult", model, train, test, a.fractions, a, {"epochs": a.epochs}, target=a.target)
         if not a.skip_images:
             tr, te = _mnist_files(a.mnist, a.images, work)
