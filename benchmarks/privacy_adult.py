@@ -35,6 +35,7 @@ def main() -> None:
     ap.add_argument("--models", default="autoregressive,tvae,ctgan,mst,aim",
                     help="DP-SGD models (autoregressive, tvae, ctgan) and mechanisms (mst, aim)")
     ap.add_argument("--epochs", type=float, default=30, help="DP-SGD epochs (the noise is set for them)")
+    ap.add_argument("--aim-rounds", type=int, default=None, help="AIM's most rounds (default 16 per column)")
     ap.add_argument("--rows", type=int, default=None, help="use this many training/test rows")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tiny", action="store_true", help="every budget tiny: checks the script, not the figures")
@@ -51,7 +52,8 @@ def main() -> None:
         for name in a.models.split(","):
             t0 = time.perf_counter()
             options = {} if name in ("mst", "aim") else {"epochs": a.epochs}
-            model = genforge.create(name).fit(real, dp=f"epsilon={eps},delta={delta}", seed=0, **options)
+            params = {"rounds": a.aim_rounds} if name == "aim" and a.aim_rounds else {}
+            model = genforge.create(name, **params).fit(real, dp=f"epsilon={eps},delta={delta}", seed=0, **options)
             syn = model.sample(len(real), seed=0)
             m = evaluate_table(real, syn, holdout=test, target=a.target)["metrics"]
             rows.append({"epsilon": eps, "model": name, "quality": m["quality"]["value"],

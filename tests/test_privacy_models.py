@@ -52,3 +52,12 @@ def test_mst_names_the_columns_it_cannot_model():
 def test_aim_fits_and_samples(small_table):
     rows = genforge.create("aim", bins=4).fit(small_table, dp="epsilon=2,delta=1e-4").sample(20, seed=0)
     assert len(rows) == 20
+
+
+def test_aim_with_few_rounds_learns_a_pair_and_keeps_the_domain(small_table):
+    """AIM's ``rounds`` caps its select-measure rounds (each refits the graphical model), so it runs in seconds; even
+    three rounds measure the pair the table depends on (b is 2 whenever a is not x; independent columns: ~0.78)."""
+    model = genforge.create("aim", bins=4, rounds=3).fit(small_table, dp="epsilon=20,delta=1e-4", metadata=DOMAIN)
+    rows = model.sample(1000, seed=0)
+    assert len(rows) == 1000 and set(rows["a"]) == {"x", "y", "z"} and rows["v"].between(0, 100).all()
+    assert (rows.loc[rows["a"] != "x", "b"] == 2).mean() > 0.9

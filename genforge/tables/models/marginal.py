@@ -45,6 +45,8 @@ class MarginalConfig(ModelConfig):
     bins: int = Field(16, ge=2, le=256, description="equal-width bins per numeric column")
     max_cells: int = Field(10000, gt=0, description="aim: largest marginal (cells) in the workload")
     max_model_size: float = Field(80, gt=0, description="aim: size limit of the graphical model (MB)")
+    rounds: int | None = Field(None, gt=0, description="aim: most select-measure rounds (default 16 per column; "
+                                                       "each refits the graphical model, so fewer run faster)")
 
 
 @contextmanager
@@ -297,7 +299,7 @@ class AIM(_Marginal):
         from snsynth.utils import cdp_rho
 
         aim = AIMSynthesizer(epsilon=epsilon, delta=delta, max_model_size=self.config.max_model_size,
-                             max_cells=self.config.max_cells)
+                             max_cells=self.config.max_cells, rounds=self.config.rounds)
         aim.rho = cdp_rho(epsilon, delta)
         aim.AIM(data, aim.get_workload(data, degree=2, max_cells=self.config.max_cells))
         self.mrf = aim.synthesizer
