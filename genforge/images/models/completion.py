@@ -41,13 +41,11 @@ def _every_class(model, x, mask, gen, steps):
     xs, ms = x.repeat(k, 1, 1, 1), mask.repeat(k, 1, 1, 1)
     ys = torch.arange(k).repeat_interleave(n).to(x.device)
     out, err, z = _search(model, xs, ms, ys, gen, screen)
-    if steps > screen and keep < k:
+    if steps > screen:
         top = err.view(k, n).topk(keep, dim=0, largest=False).indices  # (keep, n): the classes that fit best
         pick = (top * n + torch.arange(n, device=top.device)).flatten()
         out, err, _ = _search(model, xs[pick], ms[pick], ys[pick], gen, steps - screen, z0=z[pick])
         k = keep
-    elif steps > screen:
-        out, err, _ = _search(model, xs, ms, ys, gen, steps - screen, z0=z)
     best = err.view(k, n).argmin(0)
     return out.view(k, n, *x.shape[1:])[best, torch.arange(n)]
 
